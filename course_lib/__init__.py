@@ -1,0 +1,53 @@
+"""Infrastructure for the caching course: never the solution to an exercise.
+
+The lessons and the grader import from here:
+
+- ``SlowDatabase``: a real SQLite database with a simulated latency per query.
+- ``get_redis``, ``redis_outage``, ``clear_namespace``, ``age_keys``: Redis,
+  embedded (fakeredis) by default or real with ``REDIS_URL``.
+- ``FakeClock``: a clock moved by hand, for TTLs without sleeping.
+- ``zipf``, ``uniform``, ``hot_key_bursts``, ``optimal_hit_ratio``,
+  ``replay_hit_ratio``: seeded workloads and hit-ratio tools.
+- ``LatencyStats``, ``measure``, ``timed``, ``HitCounter``: measurement.
+- ``charts``: matplotlib figures of measured data (``charts.show(fig)``).
+- ``Check``, ``CheckFailed``: the visible check cells' diagnostic ladder.
+- ``hint``: hints on demand from the course manifest.
+"""
+
+from . import charts
+from .checks import Check, CheckFailed
+from .clock import FakeClock
+from .config import latency_scale
+from .database import DatabaseError, SlowDatabase
+from .hints import hint
+from .manifest import load_course
+from .measure import HitCounter, LatencyStats, measure, timed
+from .redis_conn import RedisUnavailable, age_keys, clear_namespace, get_redis, is_embedded, redis_outage
+from .workloads import hot_key_bursts, optimal_hit_ratio, replay_hit_ratio, uniform, zipf
+
+__all__ = [
+    "charts",
+    "Check",
+    "CheckFailed",
+    "FakeClock",
+    "latency_scale",
+    "DatabaseError",
+    "SlowDatabase",
+    "hint",
+    "load_course",
+    "HitCounter",
+    "LatencyStats",
+    "measure",
+    "timed",
+    "RedisUnavailable",
+    "age_keys",
+    "clear_namespace",
+    "get_redis",
+    "is_embedded",
+    "redis_outage",
+    "hot_key_bursts",
+    "optimal_hit_ratio",
+    "replay_hit_ratio",
+    "uniform",
+    "zipf",
+]

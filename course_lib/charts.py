@@ -1,0 +1,143 @@
+"""Charts drawn from measured data, headless-safe.
+
+Every function returns a matplotlib ``Figure`` (built without pyplot, so no
+global state and no display is needed). ``show(fig)`` displays it as a PNG in
+a notebook, and the grader picks up the same PNG for the learner's feedback;
+``save_png(fig, path)`` writes it to disk.
+
+>>> from course_lib.measure import LatencyStats
+>>> fig = latency_percentiles({"no cache": LatencyStats([5_000_000] * 3), "cache": LatencyStats([10_000] * 3)})
+>>> len(fig.axes)
+1
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from matplotlib.figure import Figure
+
+from .measure import LatencyStats
+
+__all__ = [
+    "latency_percentiles",
+    "latency_distribution",
+    "before_after",
+    "hit_ratio_curve",
+    "bar_chart",
+    "png_bytes",
+    "save_png",
+    "show",
+]
+
+_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
+
+
+def _require(series: Mapping, what: str) -> None:
+    if not series:
+        raise ValueError(f"nothing to draw: pass at least one {what}")
+
+
+def latency_percentiles(stats: Mapping[str, LatencyStats], *, title: str = "Latency by implementation",
+                        log: bool = True) -> Figure:
+    """Grouped bars of p50/p95/p99 (ms) for each named implementation."""
+    _require(stats, "named LatencyStats")
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    names = list(stats)
+    width = 0.8 / 3
+    for j, (label, attr) in enumerate((("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))):
+        values = [getattr(stats[n], attr) for n in names]
+        xs = [i + (j - 1) * width for i in range(len(names))]
+        ax.bar(xs, values, width, label=label, color=_COLORS[j])
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("latency (ms)" + (", log scale" if log else ""))
+    if log:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def latency_distribution(stats: Mapping[str, LatencyStats], *, title: str = "Latency distribution") -> Figure:
+    """Box plots (log scale) of every sample of each named implementation, side by side."""
+    _require(stats, "named LatencyStats")
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    data = [[ns / 1e6 for ns in s.samples_ns] or [float("nan")] for s in stats.values()]
+    ax.boxplot(data, tick_labels=list(stats), showfliers=True)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency per call (ms, log scale)")
+    ax.set_title(title)
+    return fig
+
+
+def before_after(before: LatencyStats, after: LatencyStats, *, labels: tuple[str, str] = ("no cache", "with cache"),
+                 title: str = "Total time for the same requests") -> Figure:
+    """Two bars: total time of the same request stream without and with a cache."""
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    ax = fig.subplots()
+    totals = [before.total_ms, after.total_ms]
+    bars = ax.bar(labels, totals, color=_COLORS[:2])
+    ax.bar_label(bars, labels=[f"{t:.1f} ms" for t in totals])
+    ax.set_ylabel("total time (ms)")
+    ax.set_title(title)
+    return fig
+
+
+def hit_ratio_curve(x: Sequence[float], series: Mapping[str, Sequence[float]], *, ceiling: Sequence[float] | None = None,
+                    xlabel: str = "cache size (entries)", title: str = "Hit ratio") -> Figure:
+    """Hit ratio (0-1) of each named policy against ``x``; ``ceiling`` is drawn dashed (e.g. Belady's optimum)."""
+    _require(series, "named series of hit ratios")
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, ys) in enumerate(series.items()):
+        if len(ys) != len(x):
+            raise ValueError(f"series {name!r} has {len(ys)} points but x has {len(x)}")
+        ax.plot(x, ys, marker="o", label=name, color=_COLORS[i % len(_COLORS)])
+    if ceiling is not None:
+        ax.plot(x, ceiling, linestyle="--", color="black", label="optimal (Belady)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("hit ratio")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def bar_chart(values: Mapping[str, float], *, ylabel: str, title: str = "", log: bool = False) -> Figure:
+    """One labelled bar per entry, e.g. database calls per implementation."""
+    _require(values, "named value")
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    bars = ax.bar(list(values), list(values.values()), color=_COLORS[: len(values)] or None)
+    ax.bar_label(bars, labels=[f"{v:g}" for v in values.values()])
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    return fig
+
+
+def png_bytes(fig: Figure, *, dpi: int = 90) -> bytes:
+    """The figure rendered as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def save_png(fig: Figure, path: str | Path, *, dpi: int = 90) -> Path:
+    """Write the figure as a PNG file and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(fig, dpi=dpi))
+    return path
+
+
+def show(fig: Figure) -> None:
+    """Display the figure as a PNG in the notebook (and in grading feedback)."""
+    from IPython.display import Image, display
+
+    display(Image(data=png_bytes(fig)))

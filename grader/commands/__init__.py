@@ -1,0 +1,1 @@
+"""One module per ``python -m grader`` subcommand (see ``grader.cli``)."""

@@ -1,0 +1,33 @@
+"""``dev-check``: the course's consistency check, for course maintainers and CI."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..course import course_root, lessons
+from ..course_check import lesson_problems, release_matches_source
+
+NAME = "dev-check"
+HELP = "check that the manifest, solutions/ and notebooks/ agree (ids, points, no outputs, no leaks, releases up to date)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("lessons", nargs="*", help="lesson slugs or numbers (default: all)")
+    parser.add_argument("--skip-regenerate", action="store_true",
+                        help="do not regenerate releases to compare them with notebooks/ (faster)")
+
+
+def run(args: argparse.Namespace) -> int:
+    root = course_root()
+    problems: list[str] = []
+    chosen = lessons(args.lessons)
+    for lesson in chosen:
+        found = lesson_problems(root, lesson)
+        if not found and not args.skip_regenerate and not release_matches_source(root, lesson):
+            found.append(f"notebooks/{lesson.slug} is not what solutions/{lesson.slug} generates: run `make generate`")
+        problems += found
+        print(f"{'ok  ' if not found else 'FAIL'} {lesson.slug}")
+    for problem in problems:
+        print(f"  - {problem}")
+    print(f"{len(chosen)} lesson(s) checked, {len(problems)} problem(s)")
+    return 1 if problems else 0

@@ -1,0 +1,76 @@
+"""The course's own consistency check (like rustlings' `dev check`).
+
+Finds what would confuse a learner or break grading: a lesson in the manifest
+without its notebooks, exercises whose ids or points disagree between the
+manifest and the notebook, cells without nbgrader ids, committed outputs,
+solutions leaking into the release, or a release that is not what
+``solutions/`` generates.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import tempfile
+from pathlib import Path
+
+from course_lib.manifest import Lesson
+
+from .generate import generate_release
+from .notebooks import NotebookUnreadable, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+
+__all__ = ["lesson_problems", "release_matches_source"]
+
+_LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def _notebook_problems(path: Path) -> list[str]:
+    try:
+        nb = read_notebook(path)
+    except NotebookUnreadable as exc:
+        return [str(exc)]
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count")):
+            problems.append(f"{path}: cell {i} was committed with outputs or an execution count")
+        if not grade_id(cell) and cell.cell_type in ("code", "markdown"):
+            problems.append(f"{path}: cell {i} has no nbgrader grade_id (lock it in the Create Assignment sidebar)")
+        elif cell.cell_type == "code" and not (nbgrader_meta(cell).get("locked") or is_answer(cell)):
+            problems.append(f"{path}: code cell {grade_id(cell)!r} is neither locked nor an answer cell")
+    return problems
+
+
+def lesson_problems(root: Path, lesson: Lesson) -> list[str]:
+    """Everything wrong with one lesson's manifest entry, source and release (fast: nothing executes)."""
+    source, release = lesson.source_path(root), lesson.release_path(root)
+    problems = [f"{p}: missing" for p in (source, release) if not p.is_file()]
+    if problems:
+        return problems
+    problems += _notebook_problems(source) + _notebook_problems(release)
+    src = read_notebook(source)
+    answers = [grade_id(c) for c in src.cells if is_answer(c)]
+    tests = {grade_id(c): nbgrader_meta(c).get("points") for c in src.cells if is_tests(c)}
+    for exercise in lesson.exercises:
+        if exercise.answer_cell_id not in answers:
+            problems.append(f"{source}: no answer cell with grade_id {exercise.answer_cell_id!r} (from the manifest)")
+        if exercise.tests_cell_id not in tests:
+            problems.append(f"{source}: no test cell with grade_id {exercise.tests_cell_id!r} (from the manifest)")
+        elif float(tests[exercise.tests_cell_id] or 0) != exercise.points:
+            problems.append(f"{source}: {exercise.tests_cell_id!r} has {tests[exercise.tests_cell_id]} points, "
+                            f"the manifest says {exercise.points:g}")
+    known = {e.answer_cell_id for e in lesson.exercises}
+    for gid in answers:
+        if gid not in known:
+            problems.append(f"{source}: answer cell {gid!r} is not in the manifest")
+    for gid in tests:
+        if gid.removesuffix("-tests") not in known:
+            problems.append(f"{source}: test cell {gid!r} does not belong to an exercise of the manifest")
+    text = release.read_text(encoding="utf-8")
+    problems += [f"{release}: the learner release contains '{m}'" for m in _LEAK_MARKERS if m in text]
+    return problems
+
+
+def release_matches_source(root: Path, lesson: Lesson) -> bool:
+    """True when notebooks/<lesson> is byte-for-byte what nbgrader generates from solutions/<lesson>."""
+    with tempfile.TemporaryDirectory(prefix="regen-") as tmp:
+        fresh = generate_release(root, lesson, Path(tmp))
+        return lesson.release_path(root).is_file() and filecmp.cmp(fresh, lesson.release_path(root), shallow=False)

@@ -1,0 +1,160 @@
+"""Grade one submission against its source notebook.
+
+>>> # grade_notebook("solutions/04-simple-cache/simple_cache.ipynb", "workspace/04-simple-cache/simple_cache.ipynb")
+
+The learner's answers are assembled into the instructor's notebook (see
+``grader.assemble``), run in a sandboxed process (``grader.sandbox``) and
+each exercise scores its points when its test cell ran without an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .assemble import assemble
+from .notebooks import NotebookUnreadable, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+from .sandbox import Limits, run_cells
+
+__all__ = ["ExerciseResult", "NotebookResult", "grade_notebook", "GRADING_LATENCY_SCALE", "STATUSES", "grading_env"]
+
+GRADING_LATENCY_SCALE = 0.01
+STATUSES = ("graded", "tampered", "timed_out", "crashed", "unreadable")
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    points: float
+    score: float
+    status: str  # passed | failed | timed_out | not_run | missing
+    message: str = ""
+
+
+@dataclass
+class NotebookResult:
+    status: str
+    exercises: list[ExerciseResult]
+    notes: list[str] = field(default_factory=list)
+    detail: str = ""
+    seconds: float = 0.0
+    figures: list[dict[str, str]] = field(default_factory=list)  # {"after": grade_id, "png": base64}
+    cells: list[dict[str, Any]] = field(default_factory=list)  # executed cells with their outputs
+
+    @property
+    def score(self) -> float:
+        return sum(e.score for e in self.exercises)
+
+    @property
+    def max_score(self) -> float:
+        return sum(e.points for e in self.exercises)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NotebookResult":
+        data = dict(data)
+        data["exercises"] = [ExerciseResult(**e) for e in data["exercises"]]
+        return cls(**data)
+
+
+def grading_env(latency_scale: float = GRADING_LATENCY_SCALE, redis_url: str | None = None) -> dict[str, str]:
+    """The whole environment of a learner's process: nothing inherited but what is listed here."""
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "COURSE_LATENCY_SCALE": repr(latency_scale),
+    }
+    mpl_cache = os.environ.get("MPLCONFIGDIR")
+    if mpl_cache:
+        env["MPLCONFIGDIR"] = mpl_cache
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def _exercise_id(tests_cell_id: str) -> str:
+    return tests_cell_id[: -len("-tests")] if tests_cell_id.endswith("-tests") else tests_cell_id
+
+
+def _release_source(cell: Any) -> str:
+    """What a locked cell looks like in the learner's copy (hidden tests removed)."""
+    text = "".join(cell.source) if isinstance(cell.source, list) else cell.source
+    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", text, flags=re.S)
+
+
+def _tampered(source_nb: Any, submission_nb: Any) -> list[str]:
+    """grade_ids of locked cells whose text the learner changed."""
+    expected = {grade_id(c): _release_source(c).strip() for c in source_nb.cells
+                if grade_id(c) and nbgrader_meta(c).get("locked") and not is_answer(c)}
+    changed = []
+    for cell in submission_nb.cells:
+        gid = grade_id(cell)
+        if gid in expected:
+            text = "".join(cell.source) if isinstance(cell.source, list) else cell.source
+            if text.strip() != expected[gid] and gid not in changed:
+                changed.append(gid)
+    return changed
+
+
+def _all_exercises(source_nb: Any, status: str, message: str) -> list[ExerciseResult]:
+    return [ExerciseResult(_exercise_id(grade_id(c)), float(nbgrader_meta(c).get("points") or 0), 0.0, status, message)
+            for c in source_nb.cells if is_tests(c)]
+
+
+def grade_notebook(
+    source: str | Path,
+    submission: str | Path,
+    *,
+    limits: Limits = Limits(),
+    latency_scale: float = GRADING_LATENCY_SCALE,
+    redis_url: str | None = None,
+) -> NotebookResult:
+    """Grade ``submission`` with the tests of ``source``; never raises for a bad submission."""
+    source_nb = read_notebook(source)  # the instructor's file: errors here are the instructor's to fix
+    try:
+        submission_nb = read_notebook(submission)
+    except NotebookUnreadable as exc:
+        return NotebookResult("unreadable", _all_exercises(source_nb, "not_run", str(exc)), detail=str(exc))
+    assembly = assemble(source_nb, submission_nb)
+    cells = [{"source": c.source, "kind": c.kind, "timeout": limits.cell_timeout} for c in assembly.cells]
+    outcome = run_cells(cells, limits=limits, env=grading_env(latency_scale, redis_url))
+    exercises, figures, executed = [], [], []
+    stop_message = outcome.detail or "the notebook stopped before this cell ran"
+    for i, cell in enumerate(assembly.cells):
+        record = outcome.records[i] if i < len(outcome.records) else None
+        executed.append({"kind": cell.kind, "grade_id": cell.grade_id, "record": record})
+        if record:
+            for out in record.get("outputs", []):
+                png = out.get("data", {}).get("image/png") if out.get("output_type") == "display_data" else None
+                if png:
+                    figures.append({"after": cell.grade_id or "", "png": png})
+        if cell.kind != "tests":
+            continue
+        ex_id = _exercise_id(cell.grade_id)
+        if ex_id in assembly.missing_answers:
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "missing",
+                                            f"the answer cell {ex_id!r} was missing from the notebook"))
+        elif record is None:
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "not_run", stop_message))
+        elif record["status"] == "ok":
+            exercises.append(ExerciseResult(ex_id, cell.points, cell.points, "passed"))
+        else:
+            status = "timed_out" if record["status"] == "timeout" else "failed"
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, status,
+                                            f"{record.get('ename', 'Error')}: {record.get('evalue', '')}"))
+    tampered = _tampered(source_nb, submission_nb)
+    notes = list(assembly.notes)
+    if tampered:
+        notes.append("locked cells were changed and were restored from the course before grading: "
+                     + ", ".join(tampered))
+    status = {"completed": "tampered" if tampered else "graded"}.get(outcome.status, outcome.status)
+    return NotebookResult(status, exercises, notes, outcome.detail, outcome.seconds, figures, executed)

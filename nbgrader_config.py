@@ -1,0 +1,10 @@
+"""nbgrader configuration for the course (instructors and the grader read it)."""
+
+c = get_config()  # noqa: F821 - provided by nbgrader
+
+c.CourseDirectory.course_id = "caching-course"
+# The instructor's notebooks (solutions and hidden tests) live in solutions/<lesson>/;
+# `nbgrader generate_assignment <lesson>` writes the learner version to notebooks/<lesson>/.
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

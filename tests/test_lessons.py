@@ -1,0 +1,69 @@
+"""Every lesson in the manifest, checked the same way through the grader.
+
+- the manifest, source and release agree (ids, points, no outputs, no leaks);
+- notebooks/ is exactly what nbgrader generates from solutions/;
+- the solution gets full marks, on fakeredis and on a real Redis server;
+- the release as shipped passes no exercise, and fails on the stub, not on
+  something broken before it (nbgrader `validate --invert` semantics).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.manifest import COURSE_ROOT, load_course
+from grader.course_check import lesson_problems, release_matches_source
+
+LESSONS = [pytest.param(l.slug, id=l.slug) for l in load_course().lessons]
+pytestmark = pytest.mark.slow
+
+
+def _failures(result) -> str:
+    lines = [f"status={result.status} detail={result.detail!r} notes={result.notes}"]
+    lines += [f"  {e.id}: {e.status} {e.message}" for e in result.exercises if e.status != "passed"]
+    for cell in result.cells:
+        record = cell["record"] or {}
+        if record.get("status") not in (None, "ok"):
+            lines.append(f"  cell {cell['grade_id']} ({cell['kind']}): {record.get('ename')}: "
+                         f"{record.get('evalue', '')[:300]}\n{record.get('traceback', '')[-1500:]}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("slug", LESSONS)
+def test_lesson_is_consistent(slug):
+    assert lesson_problems(COURSE_ROOT, load_course().lesson(slug)) == []
+
+
+@pytest.mark.parametrize("slug", LESSONS)
+def test_release_is_what_solutions_generate(slug):
+    assert release_matches_source(COURSE_ROOT, load_course().lesson(slug)), (
+        f"notebooks/{slug} differs from what solutions/{slug} generates: run `make generate` and commit"
+    )
+
+
+@pytest.mark.parametrize("slug", LESSONS)
+def test_solution_gets_full_marks_on_fakeredis(slug, grade_lesson):
+    result = grade_lesson(slug)
+    assert result.status == "graded" and result.score == result.max_score > 0, _failures(result)
+    assert all(c["record"] and c["record"]["status"] == "ok" for c in result.cells), _failures(result)
+
+
+@pytest.mark.redis_server
+@pytest.mark.parametrize("slug", LESSONS)
+def test_solution_gets_full_marks_on_real_redis(slug, grade_lesson, redis_url):
+    result = grade_lesson(slug, redis_url=redis_url)
+    assert result.status == "graded" and result.score == result.max_score > 0, _failures(result)
+
+
+@pytest.mark.parametrize("slug", LESSONS)
+def test_release_fails_every_exercise_on_the_stub(slug, grade_lesson):
+    result = grade_lesson(slug, base="release")
+    assert result.status == "graded", _failures(result)
+    assert result.score == 0, _failures(result)
+    for exercise in result.exercises:
+        assert exercise.status == "failed" and "stub" in exercise.message, (
+            f"{exercise.id} should fail on the stub with a message saying so, got {exercise.status}: {exercise.message}"
+        )
+    first_answer = next(i for i, c in enumerate(result.cells) if c["kind"] == "answer")
+    for cell in result.cells[:first_answer]:
+        assert cell["record"]["status"] == "ok", f"course cell {cell['grade_id']} fails before any exercise: {cell['record']}"
