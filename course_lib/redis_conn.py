@@ -115,20 +115,17 @@ def redis_outage(client: redis.Redis) -> Iterator[None]:
         finally:
             server.connected = True
         return
-    pool = client.connection_pool
-    saved = dict(pool.connection_kwargs)
-    saved_retry = client.get_retry()
-    pool.disconnect()
-    pool.connection_kwargs.update(host="127.0.0.1", port=_closed_port(), unix_socket_path=None)
-    pool.connection_kwargs.pop("path", None)
-    client.set_retry(redis.retry.Retry(redis.backoff.NoBackoff(), 0))
+    saved_pool = client.connection_pool
+    client.connection_pool = redis.ConnectionPool(
+        host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1,
+        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+        decode_responses=saved_pool.connection_kwargs.get("decode_responses", False),
+    )
     try:
         yield
     finally:
-        pool.disconnect()
-        pool.connection_kwargs.clear()
-        pool.connection_kwargs.update(saved)
-        client.set_retry(saved_retry)
+        client.connection_pool.disconnect()
+        client.connection_pool = saved_pool
 
 
 def clear_namespace(client: redis.Redis, prefix: str, *, batch: int = 500) -> int:

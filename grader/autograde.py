@@ -1,0 +1,219 @@
+"""Autograde a whole class: parallel, resumable, one writer for the gradebook.
+
+The parent process finds the submissions in nbgrader's ``submitted/`` folder,
+skips those whose stored result matches the submission's fingerprint, and
+grades the rest with ``grade_notebook`` (learner code only ever runs in
+``grader.sandbox``'s child processes) on a pool of worker threads, each
+waiting on its own sandboxed child. Workers only return results; the parent
+alone, one result at a time, stores it atomically
+(``grader-results/<lesson>/<student>.json``), writes nbgrader's autograded
+notebook and updates nbgrader's gradebook. A run killed at any point loses
+nothing stored; a rerun skips what is stored and re-applies it to the
+gradebook (idempotent: scores are set, never added).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from course_lib.manifest import Lesson
+
+from .autograded import autograded_notebook, write_notebook_atomic
+from .course import course_id
+from .grade import NotebookResult, _all_exercises, grade_notebook
+from .nbg import db_url, ensure_assignment
+from .notebooks import read_notebook
+from .progressbar import ProgressBar
+from .results import REFERENCE, fingerprint, load_record, result_path, write_json_atomic
+from .sandbox import Limits
+
+__all__ = ["Submission", "AutogradeSummary", "find_submissions", "autograde_lesson", "grade_reference",
+           "record_in_gradebook", "STUDENT_ID"]
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")  # nbgrader forbids '+' and '*'; we keep it simple
+
+
+@dataclass
+class Submission:
+    student: str
+    folder: Path  # submitted/<student>/<lesson>/
+    notebook: Path
+    timestamp: str | None = None
+
+
+@dataclass
+class AutogradeSummary:
+    lesson: str
+    total: int = 0
+    graded_now: dict[str, str] = field(default_factory=dict)  # student -> status
+    skipped: list[str] = field(default_factory=list)  # already graded in an earlier run
+    statuses: Counter = field(default_factory=Counter)  # over every submission
+    scores: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    workers: int = 1
+
+
+def _timestamp(folder: Path) -> str | None:
+    try:
+        return (folder / "timestamp.txt").read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def find_submissions(root: Path, lesson: Lesson, students: list[str] | None = None) -> list[Submission]:
+    """Every ``submitted/<student>/<lesson>/`` folder (nbgrader's layout), sorted by student."""
+    base = root / "submitted"
+    found = []
+    for folder in sorted(base.glob(f"*/{lesson.slug}")) if base.is_dir() else []:
+        student = folder.parent.name
+        if not folder.is_dir() or not STUDENT_ID.match(student) or (students and student not in students):
+            continue
+        found.append(Submission(student, folder, folder / lesson.notebook, _timestamp(folder)))
+    return found
+
+
+def _safe_grade(source: Path, submission: Submission, limits: Limits, redis_url: str | None) -> NotebookResult:
+    """Grade one submission; whatever happens, return a result with an explicit status."""
+    try:
+        return grade_notebook(source, submission.notebook, limits=limits, redis_url=redis_url)
+    except Exception as exc:  # a grader bug must not stop the batch
+        detail = f"the grader failed on this submission ({type(exc).__name__}: {exc})"
+        return NotebookResult("crashed", _all_exercises(read_notebook(source), "not_run", detail), detail=detail)
+
+
+def record_in_gradebook(gb: Any, lesson: Lesson, student: str, result: NotebookResult,
+                        timestamp: str | None) -> None:
+    """Set the submission's scores in nbgrader's gradebook (idempotent).
+
+    A submission that could not be graded (timed out, crashed, unreadable)
+    keeps its not-run exercises without an auto score and marked for manual
+    grading, and its notebook is flagged, so the formgrader never shows it as
+    a real zero; a tampered one is graded (locked cells were restored) and
+    flagged for a look.
+    """
+    from nbgrader.api import MissingEntry
+    from nbgrader.utils import parse_utc
+
+    nb_id = Path(lesson.notebook).stem
+    gb.update_or_create_student(student)
+    try:
+        submission = gb.find_submission(lesson.slug, student)
+        if timestamp:
+            submission.timestamp = parse_utc(timestamp)
+    except MissingEntry:
+        submission = gb.add_submission(lesson.slug, student, **({"timestamp": timestamp} if timestamp else {}))
+    real = result.status in ("graded", "tampered")
+    for exercise in result.exercises:
+        try:
+            grade = gb.find_grade(f"{exercise.id}-tests", nb_id, lesson.slug, student)
+        except MissingEntry:
+            continue
+        unknown = not real and exercise.status in ("not_run", "timed_out")
+        grade.auto_score = None if unknown else exercise.score
+        grade.needs_manual_grade = unknown
+        try:
+            comment = gb.find_comment(exercise.id, nb_id, lesson.slug, student)
+            comment.auto_comment = (f"[{result.status}] " if not real else "") + (exercise.message or exercise.status)
+        except MissingEntry:
+            pass
+    notebook = gb.find_submission_notebook(nb_id, lesson.slug, student)
+    notebook.flagged = result.status != "graded"
+    gb.db.commit()
+
+
+def _apply(root: Path, lesson: Lesson, gb: Any, submission: Submission, result: NotebookResult) -> None:
+    """Write the autograded notebook, then the gradebook (both idempotent)."""
+    out = root / "autograded" / submission.student / lesson.slug
+    write_notebook_atomic(autograded_notebook(lesson.source_path(root), submission.notebook, result),
+                          out / lesson.notebook)
+    if submission.timestamp:
+        (out / "timestamp.txt").write_text(submission.timestamp, encoding="utf-8")
+    record_in_gradebook(gb, lesson, submission.student, result, submission.timestamp)
+
+
+def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, limits: Limits = Limits(),
+                     force: bool = False, students: list[str] | None = None, redis_url: str | None = None,
+                     progress: bool = True, on_stored: Callable[[str], None] | None = None) -> AutogradeSummary:
+    """Grade every submission of a lesson that is not graded yet; return what happened."""
+    from nbgrader.api import Gradebook
+
+    start = time.monotonic()
+    workers = max(1, workers or os.cpu_count() or 1)
+    source = lesson.source_path(root)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: the lesson's source notebook is missing")
+    submissions = find_submissions(root, lesson, students)
+    summary = AutogradeSummary(lesson.slug, total=len(submissions), workers=workers)
+    pending, stored = [], []
+    for submission in submissions:
+        fp = fingerprint(source, submission.notebook, extra=submission.timestamp or "")
+        record = None if force else load_record(result_path(root, lesson.slug, submission.student))
+        if record and record.get("fingerprint") == fp:
+            stored.append((submission, record["result"]))
+        else:
+            pending.append((submission, fp))
+    ensure_assignment(root, lesson)
+    with Gradebook(db_url(root), course_id(root)) as gb:
+        for submission, result in stored:  # repairs a run killed between storing a result and the gradebook
+            _apply(root, lesson, gb, submission, result)
+            summary.skipped.append(submission.student)
+            summary.statuses[result.status] += 1
+            summary.scores[submission.student] = result.score
+        bar = ProgressBar(len(submissions), f"autograde {lesson.slug}", done=len(stored)) if progress else None
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade")
+        try:
+            futures = {pool.submit(_safe_grade, source, sub, limits, redis_url): (sub, fp) for sub, fp in pending}
+            remaining = set(futures)
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    submission, fp = futures[future]
+                    result = future.result()
+                    write_json_atomic(result_path(root, lesson.slug, submission.student), {
+                        "student": submission.student, "lesson": lesson.slug, "fingerprint": fp,
+                        "timestamp": submission.timestamp, "graded_at": datetime.now(timezone.utc).isoformat(),
+                        "result": result.to_dict()})
+                    if on_stored:
+                        on_stored(submission.student)
+                    _apply(root, lesson, gb, submission, result)
+                    summary.graded_now[submission.student] = result.status
+                    summary.statuses[result.status] += 1
+                    summary.scores[submission.student] = result.score
+                    if bar:
+                        bar.advance(f"{submission.student}: {result.status} {result.score:g}/{result.max_score:g}")
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            if bar:
+                bar.close()
+        pool.shutdown(wait=True)
+    summary.seconds = round(time.monotonic() - start, 2)
+    return summary
+
+
+def grade_reference(root: Path, lesson: Lesson, *, limits: Limits = Limits(), redis_url: str | None = None) -> NotebookResult:
+    """The solution's own result (for the class report), stored and reused like a submission's."""
+    import tempfile
+
+    from .synthetic import write_submission
+
+    path = result_path(root, lesson.slug, REFERENCE)
+    source, release = lesson.source_path(root), lesson.release_path(root)
+    fp = fingerprint(source, release)
+    record = load_record(path)
+    if record and record.get("fingerprint") == fp:
+        return record["result"]
+    with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
+        nb = write_submission(source, release, Path(tmp) / lesson.notebook)
+        result = grade_notebook(source, nb, limits=limits, redis_url=redis_url)
+    write_json_atomic(path, {"student": REFERENCE, "lesson": lesson.slug, "fingerprint": fp, "result": result.to_dict()})
+    return result

@@ -1,0 +1,140 @@
+"""course_lib: charts, checks, manifest, hints, config, and every module's doctests."""
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+from matplotlib.figure import Figure
+
+import course_lib
+from course_lib import charts
+from course_lib.checks import Check, CheckFailed
+from course_lib.config import latency_scale, scaled
+from course_lib.hints import next_hint, reset_hints
+from course_lib.manifest import ManifestError, load_course
+from course_lib.measure import LatencyStats
+
+MODULES = sorted(m.name for m in pkgutil.iter_modules(course_lib.__path__))
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name, monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    module = importlib.import_module(f"course_lib.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+def test_public_api_is_declared():
+    for name in course_lib.__all__:
+        assert hasattr(course_lib, name), name
+
+
+def _stats():
+    return {"no cache": LatencyStats([100_000_000, 101_000_000, 99_000_000]), "cache": LatencyStats([20_000, 30_000, 25_000])}
+
+
+@pytest.mark.parametrize("make", [
+    lambda: charts.latency_percentiles(_stats()),
+    lambda: charts.latency_distribution(_stats()),
+    lambda: charts.before_after(_stats()["no cache"], _stats()["cache"]),
+    lambda: charts.hit_ratio_curve([10, 20], {"LRU": [0.3, 0.5], "LFU": [0.35, 0.55]}, ceiling=[0.5, 0.7]),
+    lambda: charts.bar_chart({"none": 100, "lock": 1}, ylabel="database calls"),
+])
+def test_charts_render_headless_to_png(make, tmp_path):
+    fig = make()
+    assert isinstance(fig, Figure)
+    assert charts.png_bytes(fig).startswith(b"\x89PNG")
+    path = charts.save_png(fig, tmp_path / "sub" / "chart.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_charts_reject_empty_or_mismatched_data():
+    with pytest.raises(ValueError, match="nothing to draw"):
+        charts.latency_percentiles({})
+    with pytest.raises(ValueError, match="has 1 points but x has 2"):
+        charts.hit_ratio_curve([1, 2], {"LRU": [0.1]})
+
+
+def test_check_ladder_messages():
+    def stub():
+        raise NotImplementedError()
+
+    check = Check("ex", {"stub": stub, "value": 3, "Klass": int})
+    with pytest.raises(CheckFailed, match=r"\[ex\] `missing` is not defined"):
+        check.defined("missing")
+    with pytest.raises(CheckFailed, match="should be a function"):
+        check.defined("value", kind="function")
+    with pytest.raises(CheckFailed, match="should be a class"):
+        check.defined("stub", kind="class")
+    assert check.defined("Klass", kind="class") is int
+    with pytest.raises(CheckFailed, match="Called stub\\(\\): it raised NotImplementedError, so it is still the stub"):
+        check.call("stub()", stub)
+    with pytest.raises(CheckFailed, match="Called boom\\(\\): it raised ZeroDivisionError"):
+        check.call("boom()", lambda: 1 / 0)
+    with pytest.raises(CheckFailed, match="Common mistake: falsy"):
+        check.mistake(True, "falsy")
+    check.mistake(False, "never shown")
+    with pytest.raises(CheckFailed, match=r"Called get\('a'\). Expected None, but got 0. why"):
+        check.equal("get('a')", 0, None, why="why")
+    with pytest.raises(CheckFailed, match="Expected False"):
+        check.equal("flag", 0, False)
+    with pytest.raises(CheckFailed, match="observed"):
+        check.true(False, "observed")
+
+
+def test_check_passed_prints_a_success_line(capsys):
+    Check("ex", {}).passed()
+    assert "[ex] All visible checks passed" in capsys.readouterr().out
+
+
+def test_latency_scale_setting(monkeypatch):
+    monkeypatch.setenv("COURSE_LATENCY_SCALE", "0.25")
+    assert latency_scale() == 0.25 and scaled(0.1) == pytest.approx(0.025)
+    monkeypatch.setenv("COURSE_LATENCY_SCALE", "fast")
+    with pytest.raises(ValueError, match="'fast' is not a number"):
+        latency_scale()
+    monkeypatch.setenv("COURSE_LATENCY_SCALE", "-1")
+    with pytest.raises(ValueError, match="must be zero or positive"):
+        latency_scale()
+    monkeypatch.delenv("COURSE_LATENCY_SCALE")
+    with pytest.raises(ValueError, match="latency must be zero or positive"):
+        scaled(-1)
+
+
+def test_the_course_manifest_is_valid():
+    course = load_course()
+    assert [l.number for l in course.lessons] == sorted(l.number for l in course.lessons)
+    for lesson in course.lessons:
+        assert lesson.exercises, f"{lesson.slug} has no exercise"
+        assert course.lesson(str(lesson.number)) is lesson
+    with pytest.raises(KeyError, match="no lesson 'nope'"):
+        course.lesson("nope")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[lesson]]\nslug='1-x'\ntitle='t'\nnotebook='n.ipynb'\n", "slug must look like"),
+    ("[[lesson]]\nslug='01-x'\ntitle='t'\nnotebook='n.py'\n", "ending in .ipynb"),
+    ("[[lesson]]\nslug='01-x'\ntitle='t'\nnotebook='n.ipynb'\n[[lesson.exercise]]\nid='Bad Id'\npoints=1\nhints=['h']\n", "lowercase"),
+    ("[[lesson]]\nslug='01-x'\ntitle='t'\nnotebook='n.ipynb'\n[[lesson.exercise]]\nid='a'\npoints=0\nhints=['h']\n", "positive"),
+    ("[[lesson]]\nslug='01-x'\ntitle='t'\nnotebook='n.ipynb'\n[[lesson.exercise]]\nid='a'\npoints=1\nhints=[]\n", "at least one"),
+    ("[[lesson]]\nslug='02-x'\ntitle='t'\nnotebook='n.ipynb'\n[[lesson]]\nslug='01-y'\ntitle='t'\nnotebook='m.ipynb'\n", "in order"),
+    ("title = ", "not valid TOML"),
+])
+def test_manifest_errors_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "course.toml"
+    path.write_text(text)
+    with pytest.raises(ManifestError, match=message):
+        load_course(path)
+
+
+def test_hints_go_one_level_deeper_each_time():
+    course = load_course()
+    exercise = course.lessons[0].exercises[0]
+    reset_hints()
+    texts = [next_hint(exercise.id) for _ in range(len(exercise.hints) + 1)]
+    assert texts[0].startswith(f"Hint 1 of {len(exercise.hints)}") and exercise.hints[0] in texts[0]
+    assert texts[-1].startswith("No more hints")
+    with pytest.raises(KeyError, match="no exercise 'nope'"):
+        next_hint("nope")

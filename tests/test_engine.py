@@ -1,0 +1,179 @@
+"""The grade engine: assembling a submission into the source, and running it in a sandboxed process."""
+
+from __future__ import annotations
+
+import copy
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grader.assemble import assemble
+from grader.grade import grade_notebook
+from grader.sandbox import Limits
+
+FAST = Limits(cell_timeout=3, notebook_timeout=30)
+
+
+def _meta(**kw):
+    base = {"grade": False, "solution": False, "locked": True, "schema_version": 3}
+    base.update(kw)
+    return {"nbgrader": base}
+
+
+def _source_notebook():
+    return new_notebook(cells=[
+        new_markdown_cell("# Doubling", metadata=_meta(grade_id="intro")),
+        new_code_cell("from course_lib import Check, charts, LatencyStats", metadata=_meta(grade_id="setup")),
+        new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+                      metadata=_meta(grade_id="double", solution=True, locked=False)),
+        new_code_cell("check = Check('double', globals())\nf = check.defined('double', kind='function')\n"
+                      "check.equal('double(2)', check.call('double(2)', f, 2), 4)\ncheck.passed()\n"
+                      "### BEGIN HIDDEN TESTS\nassert double(-3) == -6, 'Called double(-3). Expected -6.'\n"
+                      "### END HIDDEN TESTS", metadata=_meta(grade_id="double-tests", grade=True, points=2)),
+        new_code_cell("def halve(x):\n    ### BEGIN SOLUTION\n    return x / 2\n    ### END SOLUTION",
+                      metadata=_meta(grade_id="halve", solution=True, locked=False)),
+        new_code_cell("check = Check('halve', globals())\ncheck.equal('halve(4)', check.call('halve(4)', halve, 4), 2)",
+                      metadata=_meta(grade_id="halve-tests", grade=True, points=3)),
+        new_code_cell("charts.show(charts.latency_percentiles({'double': LatencyStats([1000, 2000])}))",
+                      metadata=_meta(grade_id="chart")),
+    ])
+
+
+def _release(source):
+    """What nbgrader's release looks like: stubs in answers, hidden tests removed."""
+    nb = copy.deepcopy(source)
+    nb.cells[2].source = "def double(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    nb.cells[3].source = nb.cells[3].source.split("### BEGIN HIDDEN TESTS")[0]
+    nb.cells[4].source = "def halve(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    return nb
+
+
+@pytest.fixture
+def course(tmp_path):
+    source = _source_notebook()
+    path = tmp_path / "source.ipynb"
+    nbformat.write(source, path)
+
+    def submit(edit=None, name="sub.ipynb"):
+        nb = _release(source)
+        nb.cells[2].source = "def double(x):\n    return x + x"
+        nb.cells[4].source = "def halve(x):\n    return x / 2"
+        if edit:
+            edit(nb)
+        out = tmp_path / name
+        nbformat.write(nb, out)
+        return grade_notebook(path, out, limits=FAST)
+
+    return submit
+
+
+def _statuses(result):
+    return {e.id: (e.status, e.score) for e in result.exercises}
+
+
+def test_a_correct_submission_gets_every_point_and_its_chart(course):
+    result = course()
+    assert result.status == "graded" and result.score == result.max_score == 5
+    assert [f["after"] for f in result.figures] == ["chart"]
+
+
+def test_hidden_tests_run_and_their_message_is_reported(course):
+    result = course(lambda nb: setattr(nb.cells[2], "source", "def double(x):\n    return abs(x) * 2"))
+    assert _statuses(result) == {"double": ("failed", 0.0), "halve": ("passed", 3.0)}
+    assert "Called double(-3). Expected -6." in result.exercises[0].message
+
+
+def test_test_cell_tracebacks_are_never_reported(course):
+    result = course(lambda nb: setattr(nb.cells[2], "source", "def double(x):\n    return abs(x) * 2"))
+    record = next(c["record"] for c in result.cells if c["grade_id"] == "double-tests")
+    assert "traceback" not in record and "BEGIN HIDDEN" not in str(result.to_dict())
+
+
+def test_the_stub_fails_with_a_stub_message(course):
+    result = course(lambda nb: setattr(nb.cells[4], "source", "def halve(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"))
+    assert _statuses(result)["halve"] == ("failed", 0.0)
+    assert "still the stub" in result.exercises[1].message
+
+
+def test_edited_test_cells_are_restored_and_flagged(course):
+    def cheat(nb):
+        nb.cells[2].source = "def double(x):\n    return 0"
+        nb.cells[3].source = "pass  # tests removed"
+
+    result = course(cheat)
+    assert result.status == "tampered"
+    assert _statuses(result)["double"] == ("failed", 0.0)
+    assert any("double-tests" in n for n in result.notes)
+
+
+def test_deleted_and_duplicated_cells(course):
+    def edit(nb):
+        del nb.cells[5]  # the halve tests: restored from the source
+        nb.cells.insert(3, copy.deepcopy(nb.cells[2]))  # duplicated answer cell
+        nb.cells[3].source = "def double(x):\n    return 0"
+
+    result = course(edit)
+    assert _statuses(result) == {"double": ("passed", 2.0), "halve": ("passed", 3.0)}
+    assert any("more than once" in n for n in result.notes)
+
+
+def test_a_deleted_answer_cell_is_graded_as_missing(course):
+    result = course(lambda nb: nb.cells.pop(4))
+    assert _statuses(result)["halve"] == ("missing", 0.0)
+    assert _statuses(result)["double"] == ("passed", 2.0)
+
+
+def test_cells_the_learner_added_run_where_they_were_added(course):
+    def edit(nb):
+        nb.cells[2].source = "def double(x):\n    return helper(x)"
+        nb.cells.insert(2, new_code_cell("def helper(x):\n    return 2 * x"))
+
+    assert _statuses(course(edit))["double"] == ("passed", 2.0)
+
+
+def test_an_endless_loop_costs_one_cell_budget(course):
+    result = course(lambda nb: setattr(nb.cells[4], "source", "def halve(x):\n    while True:\n        pass"))
+    assert result.status == "graded"
+    assert _statuses(result) == {"double": ("passed", 2.0), "halve": ("timed_out", 0.0)}
+
+
+def test_a_crash_keeps_earlier_results_and_says_why(course):
+    result = course(lambda nb: setattr(nb.cells[4], "source", "import os\nos._exit(3)"))
+    assert result.status == "crashed" and "exited early with code 3" in result.detail
+    assert _statuses(result) == {"double": ("passed", 2.0), "halve": ("not_run", 0.0)}
+
+
+def test_output_floods_are_cut(course):
+    result = course(lambda nb: setattr(nb.cells[2], "source", "print('x' * 5_000_000)\ndef double(x):\n    return 2 * x"))
+    record = next(c["record"] for c in result.cells if c["grade_id"] == "double")
+    text = record["outputs"][0]["text"]
+    assert len(text) < 25_000 and "cut by the grader" in text
+    assert result.score == 5
+
+
+def test_an_unreadable_submission_is_recorded_not_raised(tmp_path, course):
+    source = tmp_path / "source.ipynb"
+    course()  # writes the source
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{ not json")
+    result = grade_notebook(source, bad, limits=FAST)
+    assert result.status == "unreadable" and result.score == 0 and "not a valid notebook" in result.detail
+    assert {e.status for e in result.exercises} == {"not_run"}
+
+
+def test_the_learner_process_gets_a_clean_environment(course, monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET", "s3cret")
+    result = course(lambda nb: setattr(nb.cells[2], "source",
+                                       "import os\nassert 'GRADER_SECRET' not in os.environ\ndef double(x):\n    return 2 * x"))
+    assert result.score == 5
+
+
+def test_assemble_keeps_source_order_and_learner_answers():
+    source = _source_notebook()
+    submission = _release(source)
+    submission.cells[2].source = "def double(x):\n    return 4"
+    submission.cells.reverse()
+    kinds = [(c.kind, c.grade_id) for c in assemble(source, submission).cells]
+    assert kinds == [("course", "setup"), ("answer", "double"), ("tests", "double-tests"), ("answer", "halve"),
+                     ("tests", "halve-tests"), ("course", "chart")]
