@@ -43,5 +43,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"starting JupyterLab on {workspace}; open the http://127.0.0.1:... URL it prints below")
     sys.stdout.flush()
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    # nbgrader's learner extensions (Assignments panel, Validate) treat the current folder as the
+    # course folder: start in the workspace so fetched lessons land there, never in the checkout.
+    os.chdir(workspace)
     os.execve(sys.executable, cmd + extra, env)
     return 0  # not reached
