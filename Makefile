@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed
 # Put the venv first on PATH: nbgrader runs the `alembic` command it installs.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: lab test test-fast generate check demo bench clean-venv help
+.PHONY: lab test test-browser generate check demo bench clean-venv help
 
 help:
 	@echo "make lab       - install (once) and open JupyterLab on your workspace/"
 	@echo "make test      - install (once) and run the whole test suite"
 	@echo "make generate  - regenerate notebooks/ from solutions/ (course maintainers)"
 	@echo "make check     - course consistency check (manifest, notebooks, releases)"
+	@echo "make test-browser - only the JupyterLab end-to-end tests (needs Debian's chromium)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
@@ -25,6 +26,9 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
 
 generate: $(STAMP)
 	$(BIN)/python -m grader generate

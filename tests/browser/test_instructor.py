@@ -1,0 +1,71 @@
+"""An instructor opens nbgrader's formgrader in JupyterLab and sees the autograded submissions with their scores."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from playwright.sync_api import expect
+
+from course_lib.manifest import load_course
+from grader.synthetic import write_submission
+
+from .conftest import ARTIFACTS, _free_port
+from .test_assignments import grader, instructor_course
+
+LESSON = load_course().lessons[0]
+
+
+def test_formgrader_shows_autograded_scores(page, tmp_path):
+    course = instructor_course(tmp_path)
+    grader(course, "release", LESSON.slug, "--no-exchange")
+    source, release = course / "solutions" / LESSON.slug / LESSON.notebook, course / "notebooks" / LESSON.slug / LESSON.notebook
+    first = LESSON.exercises[0]
+    wrong_first = {first.id: "def get_user_cached(db, cache, user_id):\n    return db.get_user(user_id)\n"}
+    learners = {"ada": ({}, "solution"), "bob": (wrong_first, "solution"), "cy": ({}, "release")}
+    for student, (answers, base) in learners.items():
+        folder = course / "submitted" / student / LESSON.slug
+        write_submission(source, release, folder / LESSON.notebook, answers, base=base)
+        (folder / "timestamp.txt").write_text("2026-11-26 08:00:00.000000 UTC")
+    grader(course, "autograde", LESSON.slug, "--workers", "2", "--quiet")
+    expected = {"ada": LESSON.points, "bob": LESSON.points - first.points, "cy": 0.0}
+
+    port, token = _free_port(), "formgrader-token"
+    home = tmp_path / "instructor-home"
+    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "COURSE_ROOT": str(course)}
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+                             f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}"],
+                            cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the instructor's JupyterLab did not start"
+                time.sleep(0.2)  # polling for the server to come up
+        page.goto(f"http://127.0.0.1:{port}/lab?token={token}")
+        page.locator(".lm-MenuBar-item", has_text="Nbgrader").click()
+        page.locator(".lm-Menu-item[data-command='nbgrader:open-formgrader']").click()
+        formgrader = page.frame_locator("iframe").first
+        formgrader.get_by_role("link", name="Manage Students").first.click()
+        table = formgrader.locator("table")
+        for student, score in expected.items():
+            row = table.locator("tr", has_text=student)
+            expect(row).to_contain_text(f"{score:g} / {LESSON.points:g}", timeout=60_000)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "formgrader-scores.png"))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,513 @@
+"""Lesson 04-simple-cache: the hidden tests reject real TTL-cache bugs and accept other correct designs.
+
+Each grading run replaces answers of the solution with the code below and grades it through the real
+grader. The exercise 2 cell redefines the whole class, so the two exercises are graded independently:
+most runs carry one bug for each exercise (both must lose their points); the runs with a single bug
+show that the other exercise keeps its points.
+
+Most buggy versions are the solution with one edit (``variant``), so each differs from a correct cache
+by exactly the bug its name says.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.manifest import COURSE_ROOT, load_course
+from grader.notebooks import read_notebook
+from grader.synthetic import solution_answers
+
+pytestmark = pytest.mark.slow
+
+LESSON = "04"
+TTL, LRU = "simple-cache-ttl", "simple-cache-lru"
+
+_SOLUTION = solution_answers(read_notebook(load_course().lesson(LESSON).source_path(COURSE_ROOT)))
+
+
+def scores(result) -> dict[str, str]:
+    return {e.id: e.status for e in result.exercises}
+
+
+def messages(result) -> dict[str, str]:
+    return {e.id: e.message for e in result.exercises}
+
+
+def variant(base: str, *edits: tuple[str, str]) -> str:
+    """The solution with each (old, new) edit applied; every `old` must occur in it."""
+    for old, new in edits:
+        assert old in base, f"edit target not found in the solution: {old!r}"
+        base = base.replace(old, new)
+    return base
+
+
+# -- simple-cache-ttl: buggy implementations ----------------------------------------------------
+
+TTL_SOLUTION = _SOLUTION[TTL]
+
+TTL_IGNORED = variant(TTL_SOLUTION, (  # the tutorial's bug: the ttl argument is accepted and never used
+    "self._data[key] = (value, self._clock() + ttl)",
+    "self._data[key] = (value, self._clock() + self.default_ttl)",
+))
+
+FALSY_VALUES_MISS = variant(TTL_SOLUTION, (
+    """            try:
+                value, expires_at = self._data[key]
+            except KeyError:
+                return default
+""",
+    """            value, expires_at = self._data.get(key, (None, 0))
+            if not value:  # a cached None, 0, "" or [] looks like a miss
+                return default
+""",
+))
+
+EXPIRY_OFF_BY_ONE = variant(  # live until now > t + ttl: one instant too long, at the boundary
+    TTL_SOLUTION,
+    ("if self._clock() >= expires_at:", "if self._clock() > expires_at:"),
+    ("self._clock() < entry[1]", "self._clock() <= entry[1]"),
+    ("if now >= expires_at]", "if now > expires_at]"),
+    ("if now < expires_at)", "if now <= expires_at)"),
+)
+
+TTL_ZERO_MEANS_DEFAULT = variant(TTL_SOLUTION, (
+    """        if ttl is None:
+            ttl = self.default_ttl
+""",
+    """        ttl = ttl or self.default_ttl  # 0 is falsy: ttl=0 becomes default_ttl
+""",
+))
+
+SIZE_COUNTS_EXPIRED = variant(TTL_SOLUTION, (  # the tutorial's size(): len() of everything held
+    "            return sum(1 for _, expires_at in self._data.values() if now < expires_at)",
+    "            return len(self._data)",
+))
+
+SHARED_CLASS_STORAGE = variant(  # one dict for every instance
+    TTL_SOLUTION,
+    ('    """A thread-safe in-memory cache whose entries expire after a time-to-live (TTL).',
+     '    _data = {}  # a class attribute: shared by every SimpleCache\n\n'
+     '    """A thread-safe in-memory cache whose entries expire after a time-to-live (TTL).'),
+    ("        self._data = {}  # key -> (value, expires_at)\n", ""),
+)
+
+NO_LOCK = '''
+import time
+
+
+class SimpleCache:
+    """Right semantics, no lock: check-then-act sequences interleave between threads."""
+
+    def __init__(self, default_ttl=300, clock=time.monotonic):
+        if default_ttl < 0:
+            raise ValueError("default_ttl must be >= 0")
+        self.default_ttl = default_ttl
+        self._clock = clock
+        self._data = {}
+
+    def get(self, key, default=None):
+        if key in self._data:
+            value, expires_at = self._data[key]
+            if self._clock() < expires_at:
+                return value
+            del self._data[key]
+        return default
+
+    def set(self, key, value, ttl=None):
+        if ttl is None:
+            ttl = self.default_ttl
+        if ttl < 0:
+            raise ValueError("ttl must be >= 0")
+        self._data[key] = (value, self._clock() + ttl)
+
+    def delete(self, key):
+        if key in self._data:
+            _, expires_at = self._data.pop(key)
+            return self._clock() < expires_at
+        return False
+
+    def clear(self):
+        self._data.clear()
+
+    def cleanup(self):
+        now = self._clock()
+        expired = [k for k, (_, e) in self._data.items() if now >= e]
+        for k in expired:
+            del self._data[k]
+        return len(expired)
+
+    def size(self):
+        now = self._clock()
+        return sum(1 for _, e in self._data.values() if now < e)
+
+    def __len__(self):
+        return self.size()
+'''
+
+LOCK_NOT_HELD_ACROSS_CHECK_THEN_ACT = variant(TTL_SOLUTION, (
+    """        with self._lock:
+            try:
+                value, expires_at = self._data[key]
+            except KeyError:
+                return default
+            if self._clock() >= expires_at:
+                del self._data[key]
+                return default
+            return value
+""",
+    """        with self._lock:  # the lookup is locked...
+            entry = self._data.get(key)
+        if entry is None:
+            return default
+        value, expires_at = entry
+        if self._clock() >= expires_at:
+            with self._lock:  # ...and the delete is locked, but another thread runs in between
+                del self._data[key]
+            return default
+        return value
+""",
+))
+
+DEADLOCK_LOCK_TAKEN_TWICE = variant(TTL_SOLUTION, (
+    """            if self._clock() >= expires_at:
+                del self._data[key]
+                return default
+""",
+    """            if self._clock() >= expires_at:
+                self.delete(key)  # delete() takes the same (non-reentrant) Lock: deadlock
+                return default
+""",
+))
+
+# -- simple-cache-lru: buggy implementations ----------------------------------------------------
+
+LRU_SOLUTION = _SOLUTION[LRU]
+
+FIFO_GET_DOES_NOT_REFRESH = variant(LRU_SOLUTION, (
+    "            self._data.move_to_end(key)\n            self._hits += 1\n",
+    "            self._hits += 1\n",
+))
+
+EVICTS_MOST_RECENT = variant(LRU_SOLUTION, ("self._data.popitem(last=False)", "self._data.popitem()"))
+
+OVERWRITE_EVICTS = variant(LRU_SOLUTION, (  # replacing a live key in a full cache evicts another key
+    """                self._data.move_to_end(key)
+            elif self.maxsize is not None""",
+    """                self._data.move_to_end(key)
+            if self.maxsize is not None""",
+))
+
+EVICTS_LIVE_BEFORE_EXPIRED = variant(LRU_SOLUTION, ("                self._remove_expired(now)\n", ""))
+
+EXPIRED_COUNTED_AS_HIT = variant(LRU_SOLUTION, (  # "found the key" counted as a hit before the expiry check
+    """                del self._data[key]
+                self._misses += 1
+""",
+    """                del self._data[key]
+                self._hits += 1
+""",
+))
+
+HIT_RATIO_HITS_OVER_MISSES = variant(LRU_SOLUTION, (
+    '"hit_ratio": self._hits / lookups if lookups else 0.0}',
+    '"hit_ratio": self._hits / self._misses if self._misses else 0.0}',
+))
+
+NO_LOCK_LRU = '''
+import time
+from collections import OrderedDict
+
+
+class SimpleCache:
+    """Right semantics, no lock: OrderedDict operations race between threads."""
+
+    def __init__(self, default_ttl=300, maxsize=None, clock=time.monotonic):
+        if default_ttl < 0 or (maxsize is not None and maxsize < 1):
+            raise ValueError("bad default_ttl or maxsize")
+        self.default_ttl, self.maxsize, self._clock = default_ttl, maxsize, clock
+        self._data = OrderedDict()
+        self._hits = self._misses = 0
+
+    def get(self, key, default=None):
+        if key not in self._data:
+            self._misses += 1
+            return default
+        value, expires_at = self._data[key]
+        if self._clock() >= expires_at:
+            del self._data[key]
+            self._misses += 1
+            return default
+        self._data.move_to_end(key)
+        self._hits += 1
+        return value
+
+    def set(self, key, value, ttl=None):
+        ttl = self.default_ttl if ttl is None else ttl
+        if ttl < 0:
+            raise ValueError("ttl must be >= 0")
+        now = self._clock()
+        if key in self._data:
+            self._data.move_to_end(key)
+        elif self.maxsize is not None and len(self._data) >= self.maxsize:
+            self.cleanup()
+            while len(self._data) >= self.maxsize:
+                self._data.popitem(last=False)
+        self._data[key] = (value, now + ttl)
+
+    def delete(self, key):
+        entry = self._data.pop(key, None)
+        return entry is not None and self._clock() < entry[1]
+
+    def clear(self):
+        self._data.clear()
+
+    def cleanup(self):
+        now = self._clock()
+        expired = [k for k, (_, e) in self._data.items() if now >= e]
+        for k in expired:
+            del self._data[k]
+        return len(expired)
+
+    def size(self):
+        now = self._clock()
+        return sum(1 for _, e in self._data.values() if now < e)
+
+    def stats(self):
+        total = self._hits + self._misses
+        return {"hits": self._hits, "misses": self._misses, "hit_ratio": self._hits / total if total else 0.0}
+
+    def __len__(self):
+        return self.size()
+'''
+
+# -- correct implementations of other designs -----------------------------------------------------
+
+HEAP_EXPIRY_RLOCK = '''
+import heapq
+import itertools
+import threading
+import time
+
+
+class SimpleCache:
+    """Entries in a dict, expiry times in a heap, purged on every write (as cachetools does).
+
+    Methods call each other while holding the lock, so it is an RLock.
+    """
+
+    def __init__(self, default_ttl=300, clock=time.monotonic):
+        if default_ttl < 0:
+            raise ValueError("default_ttl must be >= 0")
+        self.default_ttl = default_ttl
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._entries = {}  # key -> (expires_at, serial, value)
+        self._heap = []  # (expires_at, serial, key); items of replaced or deleted entries are skipped
+        self._serial = itertools.count()
+
+    def get(self, key, default=None):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return default
+            if self.clock() >= entry[0]:
+                self.delete(key)
+                return default
+            return entry[2]
+
+    def set(self, key, value, ttl=None):
+        ttl = self.default_ttl if ttl is None else ttl
+        if ttl < 0:
+            raise ValueError("ttl must be >= 0")
+        with self._lock:
+            self.cleanup()
+            serial = next(self._serial)
+            expires_at = self.clock() + ttl
+            self._entries[key] = (expires_at, serial, value)
+            heapq.heappush(self._heap, (expires_at, serial, key))
+
+    def delete(self, key):
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            return entry is not None and self.clock() < entry[0]
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+            self._heap.clear()
+
+    def cleanup(self):
+        with self._lock:
+            now, removed = self.clock(), 0
+            while self._heap and self._heap[0][0] <= now:
+                _, serial, key = heapq.heappop(self._heap)
+                entry = self._entries.get(key)
+                if entry is not None and entry[1] == serial:
+                    del self._entries[key]
+                    removed += 1
+            return removed
+
+    def size(self):
+        with self._lock:
+            self.cleanup()
+            return len(self._entries)
+
+    def __len__(self):
+        return self.size()
+'''
+
+LINKED_LIST_LRU = '''
+import threading
+import time
+
+
+class _Node:
+    __slots__ = ("key", "value", "expires_at", "prev", "next")
+
+
+class SimpleCache:
+    """A dict of nodes on a circular doubly linked list: most recently used right after the root."""
+
+    def __init__(self, default_ttl=300, maxsize=None, clock=time.monotonic):
+        if default_ttl < 0:
+            raise ValueError("default_ttl must be >= 0")
+        if maxsize is not None and maxsize < 1:
+            raise ValueError("maxsize must be None or >= 1")
+        self.default_ttl, self.maxsize, self.clock = default_ttl, maxsize, clock
+        self._lock = threading.RLock()
+        self._nodes = {}
+        self._root = _Node()
+        self._root.prev = self._root.next = self._root
+        self._counts = {"hits": 0, "misses": 0}
+
+    def _unlink(self, node):
+        node.prev.next, node.next.prev = node.next, node.prev
+
+    def _push_front(self, node):
+        node.prev, node.next = self._root, self._root.next
+        self._root.next.prev = node
+        self._root.next = node
+
+    def get(self, key, default=None):
+        with self._lock:
+            node = self._nodes.get(key)
+            if node is not None and self.clock() < node.expires_at:
+                self._unlink(node)
+                self._push_front(node)
+                self._counts["hits"] += 1
+                return node.value
+            if node is not None:
+                self.delete(key)
+            self._counts["misses"] += 1
+            return default
+
+    def set(self, key, value, ttl=None):
+        ttl = self.default_ttl if ttl is None else ttl
+        if ttl < 0:
+            raise ValueError("ttl must be >= 0")
+        with self._lock:
+            node = self._nodes.get(key)
+            if node is None:
+                if self.maxsize is not None and len(self._nodes) >= self.maxsize:
+                    self.cleanup()
+                    while len(self._nodes) >= self.maxsize:
+                        lru = self._root.prev
+                        self._unlink(lru)
+                        del self._nodes[lru.key]
+                node = _Node()
+                node.key = key
+                self._nodes[key] = node
+            else:
+                self._unlink(node)
+            node.value, node.expires_at = value, self.clock() + ttl
+            self._push_front(node)
+
+    def delete(self, key):
+        with self._lock:
+            node = self._nodes.pop(key, None)
+            if node is None:
+                return False
+            self._unlink(node)
+            return self.clock() < node.expires_at
+
+    def clear(self):
+        with self._lock:
+            self._nodes.clear()
+            self._root.prev = self._root.next = self._root
+
+    def cleanup(self):
+        with self._lock:
+            now = self.clock()
+            expired = [k for k, n in self._nodes.items() if now >= n.expires_at]
+            for k in expired:
+                self.delete(k)
+            return len(expired)
+
+    def size(self):
+        with self._lock:
+            now = self.clock()
+            return sum(now < n.expires_at for n in self._nodes.values())
+
+    def stats(self):
+        with self._lock:
+            hits, misses = self._counts["hits"], self._counts["misses"]
+            total = hits + misses
+            return {"hits": hits, "misses": misses, "hit_ratio": hits / total if total else 0.0,
+                    "held": len(self._nodes)}
+
+    def __len__(self):
+        return self.size()
+'''
+
+# (exercise-1 bug, exercise-2 bug): both exercises must lose their points in the same run.
+PAIRS = {
+    "ttl-ignored+fifo": (TTL_IGNORED, FIFO_GET_DOES_NOT_REFRESH),
+    "falsy-miss+evicts-most-recent": (FALSY_VALUES_MISS, EVICTS_MOST_RECENT),
+    "off-by-one+overwrite-evicts": (EXPIRY_OFF_BY_ONE, OVERWRITE_EVICTS),
+    "ttl-zero-default+live-evicted-before-expired": (TTL_ZERO_MEANS_DEFAULT, EVICTS_LIVE_BEFORE_EXPIRED),
+    "no-lock+no-lock-lru": (NO_LOCK, NO_LOCK_LRU),
+    "size-counts-expired+expired-counted-as-hit": (SIZE_COUNTS_EXPIRED, EXPIRED_COUNTED_AS_HIT),
+}
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_buggy_pairs_lose_both_exercises(grade_lesson, name):
+    ttl_code, lru_code = PAIRS[name]
+    result = grade_lesson(LESSON, {TTL: ttl_code, LRU: lru_code})
+    assert result.status == "graded", result.detail
+    assert scores(result) == {TTL: "failed", LRU: "failed"}, messages(result)
+    assert result.score == 0
+    for message in messages(result).values():  # a learner-readable reason, never the stub message
+        assert "stub" not in message and len(message) > 30, message
+
+
+# An exercise-1 bug alone: exercise 2 (its own class) keeps its points.
+SINGLE_TTL = {
+    "split-lock": (LOCK_NOT_HELD_ACROSS_CHECK_THEN_ACT, "thread"),
+    "shared-class-storage": (SHARED_CLASS_STORAGE, "class attribute"),
+    "deadlock": (DEADLOCK_LOCK_TAKEN_TWICE, "RLock"),
+}
+
+
+@pytest.mark.parametrize("name", list(SINGLE_TTL))
+def test_ttl_bug_alone_keeps_lru_points(grade_lesson, name):
+    code, phrase = SINGLE_TTL[name]
+    result = grade_lesson(LESSON, {TTL: code})
+    assert result.status == "graded", result.detail
+    assert scores(result) == {TTL: "failed", LRU: "passed"}, messages(result)
+    assert phrase in messages(result)[TTL], messages(result)[TTL]
+
+
+def test_lru_bug_alone_keeps_ttl_points(grade_lesson):
+    result = grade_lesson(LESSON, {LRU: HIT_RATIO_HITS_OVER_MISSES})
+    assert result.status == "graded", result.detail
+    assert scores(result) == {TTL: "passed", LRU: "failed"}, messages(result)
+    assert "hit_ratio" in messages(result)[LRU], messages(result)[LRU]
+
+
+def test_other_correct_designs_get_full_marks(grade_lesson):
+    result = grade_lesson(LESSON, {TTL: HEAP_EXPIRY_RLOCK, LRU: LINKED_LIST_LRU})
+    assert result.status == "graded", result.detail
+    assert scores(result) == {TTL: "passed", LRU: "passed"}, messages(result)
+    assert result.score == result.max_score == 10
+    assert result.figures, "the chart cell drew no figure for a correct implementation"

@@ -1,0 +1,189 @@
+"""Lesson 07-redis-decorator: the hidden tests reject real decorator bugs and accept another correct design.
+
+Each grading run replaces the ``redis-cache`` answer of the solution with the code below and grades it
+through the real grader (the lesson has one exercise, so each bug needs its own run). Most buggy versions
+are the solution with one edit (``variant``), so each differs from a correct decorator by exactly the bug
+its name says. Some are caught by the visible checks, the others only by the hidden tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.manifest import COURSE_ROOT, load_course
+from grader.notebooks import read_notebook
+from grader.synthetic import solution_answers
+
+pytestmark = pytest.mark.slow
+
+LESSON = "07"
+EX = "redis-cache"
+
+SOLUTION = solution_answers(read_notebook(load_course().lesson(LESSON).source_path(COURSE_ROOT)))[EX]
+
+_ENCODED = 'encoded = json.dumps(list(bound.arguments.items()), sort_keys=True, separators=(",", ":"))'
+_HIT = '            if raw is not None:  # a miss is a missing key, whatever the cached result is\n' \
+       '                return json.loads(raw)["v"]'
+_SET = "                client.set(key, payload, ex=ttl)"
+
+
+def details(result) -> str:
+    lines = [f"status={result.status} {result.detail}"]
+    lines += [f"{e.id}: {e.status} {e.message}" for e in result.exercises]
+    return "\n".join(lines)
+
+
+def variant(*edits: tuple[str, str]) -> str:
+    """The solution with each (old, new) edit applied; every `old` must occur in it."""
+    code = SOLUTION
+    for old, new in edits:
+        assert old in code, f"edit target not found in the solution: {old!r}"
+        code = code.replace(old, new)
+    return code
+
+
+# The tutorial's key: str() of each argument joined with ':' (f(1) == f("1"), f("a:b", "c") == f("a", "b:c")).
+JOIN_KEYS = variant((_ENCODED, 'encoded = ":".join(str(v) for v in bound.arguments.values())'))
+
+# `if cached:` on the decoded result: None, 0, [] and {} are recomputed on every call.
+IF_CACHED_FALSY = variant((_HIT, '            cached = json.loads(raw)["v"] if raw is not None else None\n'
+                                 '            if cached:\n'
+                                 '                return cached'))
+
+# No signature binding: f(1, 2), f(a=1, b=2) and f(b=2, a=1) are three entries, defaults ignored.
+KWARGS_IN_CALL_ORDER = variant(
+    ("            bound = signature.bind(*args, **kwargs)\n            bound.apply_defaults()\n", ""),
+    (_ENCODED, "encoded = json.dumps([list(args), list(kwargs.items())])"),
+)
+
+# The ttl parameter is accepted and ignored: entries never expire.
+TTL_IGNORED = variant((_SET, "                client.set(key, payload)"))
+
+# SET then EXPIRE: a crash between the two leaves an immortal entry.
+SET_THEN_EXPIRE = variant((_SET, "                client.set(key, payload)\n                client.expire(key, ttl)"))
+
+# No fallback: a Redis outage becomes an outage of the function.
+NO_FALLBACK = '''
+def redis_cache(client, *, prefix, ttl, version=1):
+    def decorator(func):
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            key = f"{prefix}:{func.__qualname__}:v{version}:" + json.dumps(list(bound.arguments.items()), sort_keys=True)
+            raw = client.get(key)
+            if raw is not None:
+                return json.loads(raw)["v"]
+            result = func(*args, **kwargs)
+            client.set(key, json.dumps({"v": result}), ex=ttl)
+            return result
+
+        wrapper.redis_errors = 0
+        return wrapper
+    return decorator
+'''
+
+# A try/except Exception around everything: the function's own errors are counted and the function re-run.
+RETRIES_FUNCTION_ERRORS = '''
+def redis_cache(client, *, prefix, ttl, version=1):
+    def decorator(func):
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                key = f"{prefix}:{func.__qualname__}:v{version}:" + json.dumps(list(bound.arguments.items()),
+                                                                              sort_keys=True)
+                raw = client.get(key)
+                if raw is not None:
+                    return json.loads(raw)["v"]
+                result = func(*args, **kwargs)
+                client.set(key, json.dumps({"v": result}), ex=ttl)
+                return result
+            except Exception:
+                wrapper.redis_errors += 1
+                return func(*args, **kwargs)
+
+        wrapper.redis_errors = 0
+        return wrapper
+    return decorator
+'''
+
+BUGGY = [
+    pytest.param(JOIN_KEYS, id="join_keys"),
+    pytest.param(IF_CACHED_FALSY, id="if_cached_falsy"),
+    pytest.param(KWARGS_IN_CALL_ORDER, id="kwargs_in_call_order"),
+    pytest.param(TTL_IGNORED, id="ttl_ignored"),
+    pytest.param(SET_THEN_EXPIRE, id="set_then_expire"),
+    pytest.param(NO_FALLBACK, id="no_fallback"),
+    pytest.param(RETRIES_FUNCTION_ERRORS, id="retries_function_errors"),
+]
+
+# A class-based design: repr of the canonical bound arguments hashed with SHA-256, no envelope (a miss is
+# GET returning None), only connection-level errors caught.
+CLASS_BASED = '''
+import hashlib
+
+
+class CachedFunction:
+    def __init__(self, func, client, prefix, ttl, version):
+        functools.update_wrapper(self, func)
+        self._func, self._client, self._ttl = func, client, ttl
+        self._sig = inspect.signature(func)
+        self._head = f"{prefix}:{func.__qualname__}:v{version}"
+        self.redis_errors = 0
+
+    def _key(self, args, kwargs):
+        bound = self._sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        canon = []
+        for name, value in bound.arguments.items():
+            if self._sig.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                value = sorted(value.items())
+            canon.append((name, value))
+        return f"{self._head}:{hashlib.sha256(repr(canon).encode()).hexdigest()}"
+
+    def __call__(self, *args, **kwargs):
+        key = self._key(args, kwargs)
+        try:
+            raw = self._client.get(key)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.redis_errors += 1
+            return self._func(*args, **kwargs)
+        if raw is not None:
+            return json.loads(raw)
+        result = self._func(*args, **kwargs)
+        try:
+            self._client.setex(key, self._ttl, json.dumps(result))
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.redis_errors += 1
+        return result
+
+
+def redis_cache(client, *, prefix, ttl, version=1):
+    def decorator(func):
+        return CachedFunction(func, client, prefix, ttl, version)
+    return decorator
+'''
+
+
+@pytest.mark.parametrize("code", BUGGY)
+def test_buggy_decorators_lose_the_points(grade_lesson, code):
+    result = grade_lesson(LESSON, {EX: code})
+    assert result.status == "graded", details(result)
+    assert {e.id: e.status for e in result.exercises} == {EX: "failed"}, details(result)
+
+
+def test_class_based_design_gets_full_marks(grade_lesson):
+    result = grade_lesson(LESSON, {EX: CLASS_BASED})
+    assert result.status == "graded" and result.score == result.max_score, details(result)
+
+
+@pytest.mark.redis_server
+def test_class_based_design_gets_full_marks_on_real_redis(grade_lesson, redis_url):
+    result = grade_lesson(LESSON, {EX: CLASS_BASED}, redis_url=redis_url)
+    assert result.status == "graded" and result.score == result.max_score, details(result)
