@@ -113,7 +113,7 @@ def bar_chart(values: Mapping[str, float], *, ylabel: str, title: str = "", log:
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
     bars = ax.bar(list(values), list(values.values()), color=_COLORS[: len(values)] or None)
-    ax.bar_label(bars, labels=[f"{v:g}" for v in values.values()])
+    ax.bar_label(bars, labels=[f"{v:,.0f}" if float(v).is_integer() else f"{v:.3g}" for v in values.values()])
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")

@@ -119,7 +119,7 @@ class SlowDatabase:
         self._conn.execute("PRAGMA synchronous = OFF")
         self._conn.execute("PRAGMA journal_mode = MEMORY")
         if fresh:
-            self._seed(random.Random(seed), n_users, n_products, n_posts)
+            _copy_seeded(self._conn, seed, n_users, n_products, n_posts)
 
     # -- settings ---------------------------------------------------------
     @property
@@ -288,28 +288,43 @@ class SlowDatabase:
                 return cursor.lastrowid if operation.startswith("insert_") else cursor.rowcount
             return [dict(row) for row in cursor.fetchall()]
 
-    def _seed(self, rng: random.Random, n_users: int, n_products: int, n_posts: int) -> None:
-        with self._lock:
-            self._conn.executescript(_SCHEMA)
-            self._conn.executemany(
-                "INSERT INTO users (id, name, email, country) VALUES (?, ?, ?, ?)",
-                [(i, f"user{i}", f"user{i}@example.org", rng.choice(_COUNTRIES)) for i in range(1, n_users + 1)],
+
+_TEMPLATES: dict[tuple[int, int, int, int], sqlite3.Connection] = {}
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def _copy_seeded(target: sqlite3.Connection, seed: int, n_users: int, n_products: int, n_posts: int) -> None:
+    """Fill ``target`` with the seeded data: generated once per process and settings, then copied."""
+    key = (seed, n_users, n_products, n_posts)
+    with _TEMPLATES_LOCK:
+        if key not in _TEMPLATES:
+            template = sqlite3.connect(":memory:", check_same_thread=False)
+            _seed(template, random.Random(seed), n_users, n_products, n_posts)
+            _TEMPLATES[key] = template
+        _TEMPLATES[key].backup(target)
+
+
+def _seed(conn: sqlite3.Connection, rng: random.Random, n_users: int, n_products: int, n_posts: int) -> None:
+    conn.executescript(_SCHEMA)
+    conn.executemany(
+        "INSERT INTO users (id, name, email, country) VALUES (?, ?, ?, ?)",
+        [(i, f"user{i}", f"user{i}@example.org", rng.choice(_COUNTRIES)) for i in range(1, n_users + 1)],
+    )
+    conn.executemany(
+        "INSERT INTO products (id, name, category, price, popularity) VALUES (?, ?, ?, ?, ?)",
+        [
+            (i, f"product{i}", rng.choice(_CATEGORIES), round(rng.uniform(1, 200), 2), rng.randint(0, 10_000))
+            for i in range(1, n_products + 1)
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO posts (id, user_id, title, body, likes) VALUES (?, ?, ?, ?, ?)",
+        [
+            (
+                i, rng.randint(1, max(n_users, 1)),
+                " ".join(rng.choices(_WORDS, k=3)), " ".join(rng.choices(_WORDS, k=12)), rng.randint(0, 500),
             )
-            self._conn.executemany(
-                "INSERT INTO products (id, name, category, price, popularity) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (i, f"product{i}", rng.choice(_CATEGORIES), round(rng.uniform(1, 200), 2), rng.randint(0, 10_000))
-                    for i in range(1, n_products + 1)
-                ],
-            )
-            self._conn.executemany(
-                "INSERT INTO posts (id, user_id, title, body, likes) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        i, rng.randint(1, max(n_users, 1)),
-                        " ".join(rng.choices(_WORDS, k=3)), " ".join(rng.choices(_WORDS, k=12)), rng.randint(0, 500),
-                    )
-                    for i in range(1, n_posts + 1)
-                ],
-            )
-            self._conn.commit()
+            for i in range(1, n_posts + 1)
+        ],
+    )
+    conn.commit()

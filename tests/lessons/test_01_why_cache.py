@@ -1,0 +1,211 @@
+"""Lesson 01-why-cache: the hidden tests reject real cache-aside and hit-ratio bugs and accept other correct designs.
+
+Each grading run replaces answers of the solution with the code below and grades it through the real
+grader. The two exercises are independent, so most runs carry one bug for each exercise (both must lose
+their points); the runs with a single bug show that the other exercise keeps its points.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+LESSON = "01"
+
+
+def scores(result) -> dict[str, str]:
+    return {e.id: e.status for e in result.exercises}
+
+# -- cache-aside-read: buggy implementations ---------------------------------------------------
+
+TRUTHY_CHECK = '''
+def get_user_cached(db, cache, user_id):
+    cached = cache.get(user_id)
+    if cached:  # None (a missing user) is a miss forever
+        return cached
+    user = db.get_user(user_id)
+    cache[user_id] = user
+    return user
+'''
+
+IS_NOT_NONE_CHECK = '''
+def get_user_cached(db, cache, user_id):
+    cached = cache.get(user_id)
+    if cached is not None:  # stores None, but never treats it as a hit
+        return cached
+    user = db.get_user(user_id)
+    cache[user_id] = user
+    return user
+'''
+
+NEGATIVE_RESULTS_NOT_CACHED = '''
+def get_user_cached(db, cache, user_id):
+    if user_id in cache:
+        return cache[user_id]
+    user = db.get_user(user_id)
+    if user is not None:  # missing users reach the database every time
+        cache[user_id] = user
+    return user
+'''
+
+SETDEFAULT_QUERIES_EVERY_TIME = '''
+def get_user_cached(db, cache, user_id):
+    # the argument db.get_user(user_id) is evaluated before setdefault looks in the cache
+    return cache.setdefault(user_id, db.get_user(user_id))
+'''
+
+GLOBAL_CACHE_IGNORES_PARAMETER = '''
+_USERS = {}
+
+def get_user_cached(db, cache, user_id):
+    if user_id in _USERS:
+        return _USERS[user_id]
+    user = db.get_user(user_id)
+    _USERS[user_id] = user
+    return user
+'''
+
+DATABASE_ERROR_CACHED_AS_MISSING_USER = '''
+def get_user_cached(db, cache, user_id):
+    if user_id in cache:
+        return cache[user_id]
+    try:
+        user = db.get_user(user_id)
+    except Exception:
+        user = None  # a failure is remembered as "no such user"
+    cache[user_id] = user
+    return user
+'''
+
+DATABASE_ERROR_SWALLOWED = '''
+def get_user_cached(db, cache, user_id):
+    if user_id in cache:
+        return cache[user_id]
+    try:
+        user = db.get_user(user_id)
+    except Exception:
+        return None  # the caller cannot tell an outage from a missing user
+    cache[user_id] = user
+    return user
+'''
+
+# -- hit-ratio-math: buggy implementations ------------------------------------------------------
+
+_MATH_OK = '''
+import math
+
+def hit_ratio(hits, misses):
+    if hits < 0 or misses < 0:
+        raise ValueError("negative count")
+    total = hits + misses
+    return hits / total if total else 0.0
+
+def expected_latency_ms(hit_ratio, hit_ms, miss_ms):
+    if not 0 <= hit_ratio <= 1:
+        raise ValueError("hit ratio out of range")
+    return hit_ratio * hit_ms + (1 - hit_ratio) * miss_ms
+
+def speedup(hit_ratio, hit_ms, miss_ms):
+    expected = expected_latency_ms(hit_ratio, hit_ms, miss_ms)
+    return miss_ms / expected if expected else math.inf
+'''
+
+
+def _math_with(old: str, new: str) -> str:
+    assert old in _MATH_OK
+    return _MATH_OK.replace(old, new)
+
+
+HITS_OVER_MISSES = _math_with("return hits / total if total else 0.0",
+                              "return hits / misses if misses else 1.0")
+WEIGHTS_SWAPPED = _math_with("return hit_ratio * hit_ms + (1 - hit_ratio) * miss_ms",
+                             "return hit_ratio * miss_ms + (1 - hit_ratio) * hit_ms")
+ZERO_LOOKUPS_DIVIDES_BY_ZERO = _math_with("return hits / total if total else 0.0", "return hits / total")
+SPEEDUP_ASSUMES_FREE_HITS = _math_with(
+    "    expected = expected_latency_ms(hit_ratio, hit_ms, miss_ms)\n"
+    "    return miss_ms / expected if expected else math.inf",
+    "    return 1 / (1 - hit_ratio) if hit_ratio < 1 else math.inf")
+SPEEDUP_DIVIDES_BY_ZERO_WHEN_EVERY_HIT_IS_FREE = _math_with(
+    "return miss_ms / expected if expected else math.inf", "return miss_ms / expected")
+RATIO_ABOVE_ONE_ACCEPTED = _math_with(
+    "    if not 0 <= hit_ratio <= 1:\n        raise ValueError(\"hit ratio out of range\")\n", "")
+SPEEDUP_INVERTED = _math_with("return miss_ms / expected if expected else math.inf",
+                              "return expected / miss_ms")
+
+# -- correct implementations of other designs ---------------------------------------------------
+
+EAFP_WITH_SENTINEL = '''
+_MISSING = object()
+
+def get_user_cached(db, cache, user_id):
+    """EAFP: try the dict first; a sentinel default tells 'absent' from 'cached None'."""
+    user = cache.get(user_id, _MISSING)
+    if user is _MISSING:
+        try:
+            return cache[user_id]
+        except KeyError:
+            pass
+        user = db.get_user(user_id)
+        cache[user_id] = user
+    return user
+'''
+
+MATH_OTHER_DESIGN = '''
+from math import inf
+
+def hit_ratio(hits, misses):
+    if min(hits, misses) < 0:
+        raise ValueError(f"counts cannot be negative: {hits}, {misses}")
+    try:
+        return float(hits) / (hits + misses)
+    except ZeroDivisionError:
+        return 0.0
+
+def expected_latency_ms(hit_ratio, hit_ms, miss_ms):
+    if hit_ratio < 0 or hit_ratio > 1:
+        raise ValueError(f"not a ratio: {hit_ratio}")
+    return miss_ms - hit_ratio * (miss_ms - hit_ms)
+
+def speedup(hit_ratio, hit_ms, miss_ms):
+    average = expected_latency_ms(hit_ratio, hit_ms, miss_ms)
+    if average == 0:
+        return inf
+    return miss_ms / average
+'''
+
+RUNS = [
+    pytest.param(TRUTHY_CHECK, HITS_OVER_MISSES, id="01-why-cache:truthy-check+hits-over-misses"),
+    pytest.param(IS_NOT_NONE_CHECK, WEIGHTS_SWAPPED, id="01-why-cache:is-not-none-check+weights-swapped"),
+    pytest.param(NEGATIVE_RESULTS_NOT_CACHED, ZERO_LOOKUPS_DIVIDES_BY_ZERO,
+                 id="01-why-cache:negative-results-not-cached+zero-lookups-divides-by-zero"),
+    pytest.param(SETDEFAULT_QUERIES_EVERY_TIME, SPEEDUP_ASSUMES_FREE_HITS,
+                 id="01-why-cache:setdefault-queries-every-time+speedup-assumes-free-hits"),
+    pytest.param(GLOBAL_CACHE_IGNORES_PARAMETER, SPEEDUP_DIVIDES_BY_ZERO_WHEN_EVERY_HIT_IS_FREE,
+                 id="01-why-cache:global-cache-ignores-parameter+speedup-divides-by-zero-when-every-hit-is-free"),
+    pytest.param(DATABASE_ERROR_SWALLOWED, RATIO_ABOVE_ONE_ACCEPTED,
+                 id="01-why-cache:database-error-swallowed+ratio-above-one-accepted"),
+    pytest.param(DATABASE_ERROR_CACHED_AS_MISSING_USER, None, id="01-why-cache:database-error-cached-as-missing-user"),
+    pytest.param(None, SPEEDUP_INVERTED, id="01-why-cache:speedup-inverted"),
+]
+
+
+@pytest.mark.parametrize("read_bug, math_bug", RUNS)
+def test_buggy_implementations_lose_their_points(grade_lesson, read_bug, math_bug):
+    answers = {}
+    if read_bug:
+        answers["cache-aside-read"] = read_bug
+    if math_bug:
+        answers["hit-ratio-math"] = math_bug
+    result = grade_lesson(LESSON, answers)
+    assert result.status == "graded", result.detail
+    expected = {"cache-aside-read": "failed" if read_bug else "passed",
+                "hit-ratio-math": "failed" if math_bug else "passed"}
+    assert scores(result) == expected, [(e.id, e.status, e.message) for e in result.exercises]
+
+
+@pytest.mark.parametrize("slug", [pytest.param("01-why-cache", id="01-why-cache")])
+def test_other_correct_designs_get_full_marks(grade_lesson, slug):
+    result = grade_lesson(slug, {"cache-aside-read": EAFP_WITH_SENTINEL, "hit-ratio-math": MATH_OTHER_DESIGN})
+    assert result.status == "graded", result.detail
+    assert result.score == result.max_score, [(e.id, e.status, e.message) for e in result.exercises]

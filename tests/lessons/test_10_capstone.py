@@ -1,0 +1,447 @@
+"""Lesson 10-capstone: the hidden tests reject real caching-layer bugs and accept other correct designs.
+
+Each grading run replaces answers of the solution with the code below and grades it through the real
+grader. The three exercises extend one class (``class CachedShopAPI(CachedShopAPI):``), and every bug
+below keeps the answers of the *other* exercises correct, so each run carries one bug per exercise: the
+buggy exercises must lose their points and the others keep theirs. Each bug names the message fragment
+that shows which check caught it.
+
+Most buggy versions are the solution with one edit (``variant``), so each differs from a correct layer by
+exactly the bug its name says.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.manifest import COURSE_ROOT, load_course
+from grader.notebooks import read_notebook
+from grader.synthetic import solution_answers
+
+pytestmark = pytest.mark.slow
+
+LESSON = "10"
+READS, INVAL, RESIL = "capstone-reads", "capstone-invalidation", "capstone-resilience"
+EXERCISES = (READS, INVAL, RESIL)
+
+_SOLUTION = solution_answers(read_notebook(load_course().lesson(LESSON).source_path(COURSE_ROOT)))
+
+
+def variant(base: str, *edits: tuple[str, str]) -> str:
+    """The solution with each (old, new) edit applied; every `old` must occur in it."""
+    for old, new in edits:
+        assert old in base, f"edit target not found in the solution: {old!r}"
+        base = base.replace(old, new)
+    return base
+
+
+# -- capstone-reads: buggy implementations --------------------------------------------------------
+
+READS_SOLUTION = _SOLUTION[READS]
+
+READS_FALSY_IS_A_MISS = variant(READS_SOLUTION, (  # `if cached:`: None and [] are reloaded every time
+    """        raw = self.r.get(key)
+        if raw is not None:
+            self._count("hits")
+            return json.loads(raw)
+        self._count("misses")""",
+    """        raw = self.r.get(key)
+        cached = json.loads(raw) if raw is not None else None
+        if cached:
+            self._count("hits")
+            return cached
+        self._count("misses")""",
+), (
+    """        raw = self.r.get(key)  # a flight that ended just now may have stored it
+        if raw is not None:
+            return json.loads(raw)""",
+    """        raw = self.r.get(key)  # a flight that ended just now may have stored it
+        if raw and json.loads(raw):
+            return json.loads(raw)""",
+))
+
+READS_NO_TTL = variant(READS_SOLUTION, (  # entries live forever: a lost invalidation is never healed
+    "self.r.set(key, json.dumps(value), ex=self._ttl(base_ttl))",
+    "self.r.set(key, json.dumps(value))",
+))
+
+READS_NO_STAMPEDE_PROTECTION = variant(READS_SOLUTION, (  # every concurrent miss runs the query
+    "return self._single_flight(key, lambda: self._load_and_store(key, base_ttl, loader))",
+    "return self._load_and_store(key, base_ttl, loader)",
+))
+
+READS_NO_JITTER = variant(READS_SOLUTION, (  # every key of a kind expires at the same second
+    "return max(1, round(drawn))",
+    "return max(1, round(base))",
+))
+
+READS_VERSION_NOT_IN_KEY = variant(READS_SOLUTION, (  # bumping the version does not start a fresh cache
+    'return f"{self.prefix}v{self.version}:{kind}:{ident}"',
+    'return f"{self.prefix}{kind}:{ident}"',
+))
+
+READS_ONE_GLOBAL_LOCK = variant(READS_SOLUTION, (  # no stampede, but every cold key waits for every other
+    """    def _single_flight(self, key, fn):
+""",
+    """    _global = threading.Lock()
+
+    def _single_flight(self, key, fn):
+        with self._global:
+            return fn()
+""",
+))
+
+# -- capstone-invalidation: buggy implementations ---------------------------------------------------
+
+INVAL_SOLUTION = _SOLUTION[INVAL]
+
+INVAL_NOTHING_ON_ADD_POST = variant(INVAL_SOLUTION, (  # the new post is missing from the cached list
+    """        post_id = self.api.add_post(user_id, title, body)
+        self._invalidate(self._key("posts", user_id))""",
+    """        post_id = self.api.add_post(user_id, title, body)""",
+))
+
+INVAL_DELETE_POST_WRONG_KEY = variant(INVAL_SOLUTION, (  # the post id is taken for its owner's id
+    'self._invalidate(self._key("posts", post["user_id"]))',
+    'self._invalidate(self._key("posts", post_id))',
+))
+
+INVAL_BEFORE_THE_WRITE = variant(INVAL_SOLUTION, (  # a read between DEL and the write re-caches the old user
+    """        changed = self.api.update_user(user_id, **fields)
+        self._invalidate(self._key("user", user_id))""",
+    """        self._invalidate(self._key("user", user_id))
+        changed = self.api.update_user(user_id, **fields)""",
+), (
+    """        post_id = self.api.add_post(user_id, title, body)
+        self._invalidate(self._key("posts", user_id))""",
+    """        self._invalidate(self._key("posts", user_id))
+        post_id = self.api.add_post(user_id, title, body)""",
+))
+
+INVAL_REWRITES_USER_FROM_FIELDS = variant(INVAL_SOLUTION, (  # "write-through" with a partial row
+    """        self._invalidate(self._key("user", user_id))
+        return changed""",
+    """        if changed:
+            self.r.set(self._key("user", user_id), json.dumps(fields), ex=self._ttl(self.user_ttl))
+        return changed""",
+))
+
+INVAL_FLUSHES_THE_NAMESPACE = variant(INVAL_SOLUTION, (  # correct answers, but every write empties the cache
+    """        self.r.delete(*keys)""",
+    """        stale = list(self.r.scan_iter(match=self.prefix + "*", count=500))
+        if stale:
+            self.r.delete(*stale)""",
+))
+
+INVAL_KEYS_PATTERN = variant(INVAL_SOLUTION, (  # correct answers, but KEYS blocks Redis while it walks every key
+    """        self.r.delete(*keys)""",
+    """        for key in keys:
+            found = self.r.keys(key + "*")
+            if found:
+                self.r.delete(*found)""",
+))
+
+# -- capstone-resilience: buggy implementations ----------------------------------------------------
+
+RESIL_SOLUTION = _SOLUTION[RESIL]
+
+RESIL_WRITES_RAISE = variant(RESIL_SOLUTION, (  # the write succeeded, then the failed DEL crashes the call
+    """        with self._pending_lock:
+            self._pending.update(keys)
+        try:
+            self._flush_pending()
+        except redis.RedisError:
+            self._count("errors")""",
+    """        self.r.delete(*keys)""",
+))
+
+RESIL_FORGETS_FAILED_INVALIDATIONS = variant(RESIL_SOLUTION, (  # stale data served after recovery
+    """        with self._pending_lock:
+            self._pending.update(keys)
+        try:
+            self._flush_pending()
+        except redis.RedisError:
+            self._count("errors")""",
+    """        try:
+            self.r.delete(*keys)
+        except redis.RedisError:
+            self._count("errors")""",
+))
+
+RESIL_ERRORS_NOT_COUNTED = variant(RESIL_SOLUTION, (  # the outage is invisible to monitoring
+    """        except redis.RedisError:
+            self._count("errors")
+            return loader()""",
+    """        except redis.RedisError:
+            return loader()""",
+))
+
+RESIL_NEVER_RECOVERS = variant(RESIL_SOLUTION, (  # one failure switches Redis off for good
+    """        try:
+            self._flush_pending()
+            raw = self.r.get(key)
+        except redis.RedisError:
+            self._count("errors")
+            return loader()""",
+    """        if getattr(self, "_redis_down", False):
+            self._count("errors")
+            return loader()
+        try:
+            self._flush_pending()
+            raw = self.r.get(key)
+        except redis.RedisError:
+            self._redis_down = True
+            self._count("errors")
+            return loader()""",
+))
+
+RESIL_CATCHES_EVERYTHING = variant(RESIL_SOLUTION, (  # a database error is hidden and the query retried
+    """        def load_and_store():
+            value = loader()""",
+    """        def load_and_store():
+            try:
+                value = loader()
+            except Exception:
+                self._count("errors")
+                value = loader()""",
+))
+
+# -- another correct design for every exercise -----------------------------------------------------
+
+READS_REDIS_LOCK_DESIGN = '''
+import math
+
+
+class CachedShopAPI:
+    """Same interface; stampede protection with a Redis lock (SET NX PX) that works across processes,
+    TTLs drawn with randint, keys with '|' separators, counters in a dict behind properties."""
+
+    def __init__(self, api, r, *, prefix="lesson10:", version=1, user_ttl=300, posts_ttl=300,
+                 popular_ttl=30, jitter=0.1, rng=None):
+        self.api, self.r = api, r
+        self.prefix, self.version, self.jitter = prefix, version, jitter
+        self.ttls = {"u": user_ttl, "p": posts_ttl, "top": popular_ttl}
+        self.rng = rng or random.Random()
+        self._stats = {"hits": 0, "misses": 0, "errors": 0}
+        self._mutex = threading.Lock()
+
+    hits = property(lambda self: self._stats["hits"])
+    misses = property(lambda self: self._stats["misses"])
+    errors = property(lambda self: self._stats["errors"])
+
+    def _count(self, name):
+        with self._mutex:
+            self._stats[name] += 1
+
+    def _key(self, kind, ident):
+        return f"{self.prefix}{self.version}|{kind}|{ident}"
+
+    def _ttl(self, base):
+        low, high = base * (1 - self.jitter), base * (1 + self.jitter)
+        with self._mutex:
+            return max(1, self.rng.randint(math.ceil(low), math.floor(high)))
+
+    def _read(self, key, base_ttl, loader):
+        raw = self.r.get(key)
+        if raw is not None:
+            self._count("hits")
+            return json.loads(raw)
+        self._count("misses")
+        token, lock = uuid.uuid4().hex, key + "|lock"
+        while True:
+            if self.r.set(lock, token, nx=True, px=10_000):
+                try:
+                    raw = self.r.get(key)
+                    if raw is not None:
+                        return json.loads(raw)
+                    value = loader()
+                    self.r.set(key, json.dumps(value), ex=self._ttl(base_ttl))
+                    return value
+                finally:
+                    self.r.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
+                                "return 0", 1, lock, token)
+            time.sleep(0.002)
+            raw = self.r.get(key)
+            if raw is not None:
+                return json.loads(raw)
+
+    def get_user(self, user_id):
+        return self._read(self._key("u", user_id), self.ttls["u"], lambda: self.api.get_user(user_id))
+
+    def get_user_posts(self, user_id):
+        return self._read(self._key("p", user_id), self.ttls["p"], lambda: self.api.get_user_posts(user_id))
+
+    def popular_products(self, limit=10):
+        return self._read(self._key("top", limit), self.ttls["top"], lambda: self.api.popular_products(limit))
+
+    def hit_ratio(self):
+        total = self.hits + self.misses + self.errors
+        return 0.0 if total == 0 else self.hits / total
+'''
+
+INVAL_WRITE_THROUGH_DESIGN = '''
+class CachedShopAPI(CachedShopAPI):
+    """Writes refresh the user entry from the database (write-through of the whole row) and unlink post lists."""
+
+    def _invalidate(self, *keys):
+        self.r.unlink(*keys)
+
+    def update_user(self, user_id, **fields):
+        changed = self.api.update_user(user_id, **fields)
+        fresh = self.api.get_user(user_id)
+        self.r.set(self._key("u", user_id), json.dumps(fresh), ex=self._ttl(self.ttls["u"]))
+        return changed
+
+    def add_post(self, user_id, title, body):
+        new_id = self.api.add_post(user_id, title, body)
+        self._invalidate(self._key("p", user_id))
+        return new_id
+
+    def delete_post(self, post_id):
+        gone = self.api.delete_post(post_id)
+        if gone:
+            self._invalidate(self._key("p", gone["user_id"]))
+        return gone
+'''
+
+RESIL_HEAL_FIRST_DESIGN = '''
+class CachedShopAPI(CachedShopAPI):
+    """Failed invalidations go to a list healed at the start of every read and write; errors counted once per
+    call with a per-call flag; the write-through refresh of step 2 is made safe too."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._dirty = []
+        self._call = threading.local()
+
+    def _redis_failed(self):
+        if not getattr(self._call, "failed", False):
+            self._call.failed = True
+            self._count("errors")
+
+    def _heal(self):
+        with self._mutex:
+            dirty = list(dict.fromkeys(self._dirty))
+        if dirty:
+            self.r.unlink(*dirty)
+            with self._mutex:
+                self._dirty = [k for k in self._dirty if k not in dirty]
+
+    def _read(self, key, base_ttl, loader):
+        self._call.failed = False
+        try:
+            self._heal()
+            raw = self.r.get(key)
+        except redis.ConnectionError:
+            self._redis_failed()
+            return loader()
+        except redis.RedisError:
+            self._redis_failed()
+            return loader()
+        if raw is not None:
+            self._count("hits")
+            return json.loads(raw)
+        self._count("misses")
+        value = loader()
+        try:
+            self.r.set(key, json.dumps(value), ex=self._ttl(base_ttl))
+        except redis.RedisError:
+            self._redis_failed()
+        return value
+
+    def _invalidate(self, *keys):
+        with self._mutex:
+            self._dirty.extend(keys)
+        try:
+            self._heal()
+        except redis.RedisError:
+            self._redis_failed()
+
+    def update_user(self, user_id, **fields):
+        self._call.failed = False
+        changed = self.api.update_user(user_id, **fields)
+        self._invalidate(self._key("u", user_id))
+        return changed
+
+    def add_post(self, user_id, title, body):
+        self._call.failed = False
+        return super().add_post(user_id, title, body)
+
+    def delete_post(self, post_id):
+        self._call.failed = False
+        return super().delete_post(post_id)
+'''
+
+# A wrong key in a write also leaves stale data in the resilience tests, which replay writes through the
+# same class: those runs allow capstone-resilience to fail too (it is not asserted either way).
+RUNS = [
+    pytest.param(
+        {READS: (READS_FALSY_IS_A_MISS, "treated as a miss"),
+         INVAL: (INVAL_BEFORE_THE_WRITE, "delete after the write"),
+         RESIL: (RESIL_WRITES_RAISE, "update_user(3, name='Outage') raised")},
+        id="10-capstone:falsy-is-a-miss+invalidate-before-write+writes-raise",
+    ),
+    pytest.param(
+        {READS: (READS_NO_TTL, "no TTL"),
+         INVAL: (INVAL_FLUSHES_THE_NAMESPACE, "user 3 stays cached"),
+         RESIL: (RESIL_FORGETS_FAILED_INVALIDATIONS, "remember the keys whose invalidation failed")},
+        id="10-capstone:no-ttl+flushes-namespace+forgets-failed-invalidations",
+    ),
+    pytest.param(
+        {READS: (READS_NO_STAMPEDE_PROTECTION, "a stampede"),
+         INVAL: (INVAL_KEYS_PATTERN, "KEYS"),
+         RESIL: (RESIL_ERRORS_NOT_COUNTED, "api.errors")},
+        id="10-capstone:no-stampede-protection+keys-pattern+errors-not-counted",
+    ),
+    pytest.param(
+        {READS: (READS_NO_JITTER, "distinct TTLs"),
+         RESIL: (RESIL_NEVER_RECOVERS, "served from it again")},
+        id="10-capstone:no-jitter+never-recovers",
+    ),
+    pytest.param(
+        {READS: (READS_VERSION_NOT_IN_KEY, "version=2"),
+         RESIL: (RESIL_CATCHES_EVERYTHING, "Catch redis.RedisError only")},
+        id="10-capstone:version-not-in-key+catches-everything",
+    ),
+    pytest.param(
+        {READS: (READS_ONE_GLOBAL_LOCK, "one global lock"),
+         INVAL: (INVAL_NOTHING_ON_ADD_POST, "was not invalidated")},
+        id="10-capstone:one-global-lock+nothing-on-add-post",
+    ),
+    pytest.param(
+        {INVAL: (INVAL_DELETE_POST_WRONG_KEY, "post list of the post's owner")},
+        id="10-capstone:delete-post-wrong-key",
+    ),
+    pytest.param(
+        {INVAL: (INVAL_REWRITES_USER_FROM_FIELDS, "api.get_user(2) after api.update_user")},
+        id="10-capstone:rewrites-user-from-fields",
+    ),
+]
+_WRONG_KEY_BUGS = {INVAL_NOTHING_ON_ADD_POST, INVAL_DELETE_POST_WRONG_KEY, INVAL_REWRITES_USER_FROM_FIELDS}
+
+
+def _summary(result) -> list[tuple[str, str, str]]:
+    return [(e.id, e.status, e.message[:300]) for e in result.exercises]
+
+
+@pytest.mark.parametrize("bugs", RUNS)
+def test_buggy_implementations_lose_their_points(grade_lesson, bugs):
+    result = grade_lesson(LESSON, {ex: code for ex, (code, _) in bugs.items()})
+    assert result.status == "graded", result.detail
+    statuses = {e.id: e for e in result.exercises}
+    for ex in EXERCISES:
+        if ex in bugs:
+            assert statuses[ex].status == "failed", _summary(result)
+            assert bugs[ex][1] in statuses[ex].message, (ex, bugs[ex][1], _summary(result))
+        elif not (ex == RESIL and INVAL in bugs and bugs[INVAL][0] in _WRONG_KEY_BUGS):
+            assert statuses[ex].status == "passed", _summary(result)
+
+
+def test_other_correct_designs_get_full_marks(grade_lesson):
+    result = grade_lesson(LESSON, {
+        READS: READS_REDIS_LOCK_DESIGN,
+        INVAL: INVAL_WRITE_THROUGH_DESIGN,
+        RESIL: RESIL_HEAL_FIRST_DESIGN,
+    })
+    assert result.status == "graded", result.detail
+    assert result.score == result.max_score, _summary(result)
