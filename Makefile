@@ -13,6 +13,7 @@ help:
 	@echo "make test      - install (once) and run the whole test suite"
 	@echo "make generate  - regenerate notebooks/ from solutions/ (course maintainers)"
 	@echo "make check     - course consistency check (manifest, notebooks, releases)"
+	@echo "make demo      - a synthetic class of 30 through release, autograde, feedback, report, export"
 	@echo "make test-browser - only the JupyterLab end-to-end tests (needs Debian's chromium)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -35,6 +36,9 @@ generate: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/python -m grader dev-check
+
+demo: $(STAMP)
+	$(BIN)/python -m grader demo $(DEMO_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

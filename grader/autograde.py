@@ -3,8 +3,11 @@
 The parent process finds the submissions in nbgrader's ``submitted/`` folder,
 skips those whose stored result matches the submission's fingerprint, and
 grades the rest with ``grade_notebook`` (learner code only ever runs in
-``grader.sandbox``'s child processes) on a pool of worker threads, each
-waiting on its own sandboxed child. Workers only return results; the parent
+``grader.sandbox``'s child processes) on a pool of worker processes (not
+threads: the grading code parses with ``ast``, which is not thread-safe in
+CPython 3.11). A worker exits by itself when the parent dies, even by
+``kill -9``; a worker that dies is replaced, and its submission is retried
+alone once before it is recorded as crashed. Workers only return results; the parent
 alone, one result at a time, stores it atomically
 (``grader-results/<lesson>/<student>.json``), writes nbgrader's autograded
 notebook and updates nbgrader's gradebook. A run killed at any point loses
@@ -14,11 +17,16 @@ gradebook (idempotent: scores are set, never added).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
+import signal
+import threading
 import time
+import warnings
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,7 +84,11 @@ def find_submissions(root: Path, lesson: Lesson, students: list[str] | None = No
         student = folder.parent.name
         if not folder.is_dir() or not STUDENT_ID.match(student) or (students and student not in students):
             continue
-        found.append(Submission(student, folder, folder / lesson.notebook, _timestamp(folder)))
+        notebook = folder / lesson.notebook
+        if not notebook.is_file():  # a renamed notebook: take it when it is the only one
+            others = [p for p in folder.glob("*.ipynb") if not p.name.startswith(".")]
+            notebook = others[0] if len(others) == 1 else notebook
+        found.append(Submission(student, folder, notebook, _timestamp(folder)))
     return found
 
 
@@ -109,7 +121,9 @@ def record_in_gradebook(gb: Any, lesson: Lesson, student: str, result: NotebookR
         if timestamp:
             submission.timestamp = parse_utc(timestamp)
     except MissingEntry:
-        submission = gb.add_submission(lesson.slug, student, **({"timestamp": timestamp} if timestamp else {}))
+        with warnings.catch_warnings():  # nbgrader's own add_submission trips SQLAlchemy's autoflush warnings
+            warnings.simplefilter("ignore")
+            submission = gb.add_submission(lesson.slug, student, **({"timestamp": timestamp} if timestamp else {}))
     real = result.status in ("graded", "tampered")
     for exercise in result.exercises:
         try:
@@ -137,6 +151,54 @@ def _apply(root: Path, lesson: Lesson, gb: Any, submission: Submission, result: 
     if submission.timestamp:
         (out / "timestamp.txt").write_text(submission.timestamp, encoding="utf-8")
     record_in_gradebook(gb, lesson, submission.student, result, submission.timestamp)
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)  # the autograde run is gone (even kill -9): stop, its rerun will redo our work
+        time.sleep(0.5)
+
+
+def _worker_init(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _grade_task(source: Path, submission: Submission, limits: Limits, redis_url: str | None) -> dict[str, Any]:
+    return _safe_grade(source, submission, limits, redis_url).to_dict()
+
+
+def _run_pool(items: list[tuple[Submission, str]], workers: int, source: Path, limits: Limits,
+              redis_url: str | None, store: Callable[[Submission, str, NotebookResult], None],
+              task: Callable[..., dict[str, Any]] = _grade_task) -> list[tuple[Submission, str]]:
+    """Grade ``items`` on ``workers`` processes, storing each result as it comes; return the items whose
+    worker died (BrokenProcessPool) so the caller can retry them."""
+    if not items:
+        return []
+    lost: list[tuple[Submission, str]] = []
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        futures = {pool.submit(task, source, sub, limits, redis_url): (sub, fp) for sub, fp in items}
+        remaining = set(futures)
+        while remaining:
+            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for future in finished:
+                submission, fp = futures[future]
+                try:
+                    result = NotebookResult.from_dict(future.result())
+                except BrokenProcessPool:
+                    lost.append((submission, fp))
+                    continue
+                store(submission, fp, result)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list(getattr(pool, "_processes", {}).values()):  # do not leave busy workers behind
+            process.kill()
+        raise
+    pool.shutdown(wait=True)
+    return lost
 
 
 def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, limits: Limits = Limits(),
@@ -168,34 +230,32 @@ def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, 
             summary.statuses[result.status] += 1
             summary.scores[submission.student] = result.score
         bar = ProgressBar(len(submissions), f"autograde {lesson.slug}", done=len(stored)) if progress else None
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade")
+
+        def store(submission: Submission, fp: str, result: NotebookResult) -> None:
+            write_json_atomic(result_path(root, lesson.slug, submission.student), {
+                "student": submission.student, "lesson": lesson.slug, "fingerprint": fp,
+                "timestamp": submission.timestamp, "graded_at": datetime.now(timezone.utc).isoformat(),
+                "result": result.to_dict()})
+            if on_stored:
+                on_stored(submission.student)
+            _apply(root, lesson, gb, submission, result)
+            summary.graded_now[submission.student] = result.status
+            summary.statuses[result.status] += 1
+            summary.scores[submission.student] = result.score
+            if bar:
+                bar.advance(f"{submission.student}: {result.status} {result.score:g}/{result.max_score:g}")
+
         try:
-            futures = {pool.submit(_safe_grade, source, sub, limits, redis_url): (sub, fp) for sub, fp in pending}
-            remaining = set(futures)
-            while remaining:
-                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    submission, fp = futures[future]
-                    result = future.result()
-                    write_json_atomic(result_path(root, lesson.slug, submission.student), {
-                        "student": submission.student, "lesson": lesson.slug, "fingerprint": fp,
-                        "timestamp": submission.timestamp, "graded_at": datetime.now(timezone.utc).isoformat(),
-                        "result": result.to_dict()})
-                    if on_stored:
-                        on_stored(submission.student)
-                    _apply(root, lesson, gb, submission, result)
-                    summary.graded_now[submission.student] = result.status
-                    summary.statuses[result.status] += 1
-                    summary.scores[submission.student] = result.score
-                    if bar:
-                        bar.advance(f"{submission.student}: {result.status} {result.score:g}/{result.max_score:g}")
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            retry = _run_pool(pending, min(workers, max(1, len(pending))), source, limits, redis_url, store)
+            for item in retry:  # their worker died: grade each alone, so one bad submission cannot sink others
+                lost = _run_pool([item], 1, source, limits, redis_url, store)
+                for submission, fp in lost:
+                    detail = "the grading worker died twice while grading this submission"
+                    store(submission, fp, NotebookResult("crashed", _all_exercises(read_notebook(source), "not_run", detail),
+                                                         detail=detail))
         finally:
             if bar:
                 bar.close()
-        pool.shutdown(wait=True)
     summary.seconds = round(time.monotonic() - start, 2)
     return summary
 

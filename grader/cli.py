@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 __all__ = ["main", "COMMANDS"]
 
-COMMANDS = ("lab", "generate", "grade", "dev_check")
+COMMANDS = (
+    "lab", "check", "progress",  # learners
+    "release", "collect", "import_submissions", "autograde", "feedback", "report", "export", "demo",  # instructors
+    "generate", "grade", "dev_check",  # course authors
+)
 
 
 class UsageError(Exception):
@@ -20,7 +26,16 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
+    prog = "course-grader" if Path(sys.argv[0]).name == "course-grader" else "python -m grader"
+    parser = argparse.ArgumentParser(
+        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The caching course's grader, over nbgrader's exchange and gradebook.",
+        epilog=f"learners:    {prog} lab | check [LESSON] | progress\n"
+               f"instructors: {prog} release | collect (or import) | autograde | feedback --release | report | export\n"
+               f"try it all:  {prog} demo\n"
+               "guides: docs/LEARNERS.md, docs/INSTRUCTORS.md; `COMMAND --help` for each command's options")
+    parser.add_argument("--course", type=Path, metavar="DIR",
+                        help="the course folder to work on (default: $COURSE_ROOT, else this checkout)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS:
         module = importlib.import_module(f"grader.commands.{module_name}")
@@ -32,11 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.course is not None:
+        if not (args.course / "solutions").is_dir() and not (args.course / "course_lib" / "course.toml").is_file():
+            print(f"error: {args.course} is not a course folder (no solutions/ and no course_lib/course.toml)",
+                  file=sys.stderr)
+            return 2
+        os.environ["COURSE_ROOT"] = str(args.course.resolve())
+    from course_lib.manifest import ManifestError
+
+    from .nbg import NbgraderFailed
+
     try:
         return int(args._run(args) or 0)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (NbgraderFailed, ManifestError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to continue", file=sys.stderr)
+        print("\ninterrupted; rerun the same command to continue", file=sys.stderr)
         return 130

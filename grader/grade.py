@@ -156,5 +156,10 @@ def grade_notebook(
     if tampered:
         notes.append("locked cells were changed and were restored from the course before grading: "
                      + ", ".join(tampered))
+    restored = sorted({name for r in outcome.records for name in r.get("restored", [])})
+    if restored:  # the learner's code replaced what the tests rely on; the runner put it back first
+        tampered = tampered or ["test helpers"]
+        notes.append("the notebook replaced names or functions the tests rely on; they were restored before "
+                     "the tests ran: " + ", ".join(restored[:10]))
     status = {"completed": "tampered" if tampered else "graded"}.get(outcome.status, outcome.status)
     return NotebookResult(status, exercises, notes, outcome.detail, outcome.seconds, figures, executed)

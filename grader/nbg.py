@@ -40,7 +40,7 @@ def run_nbgrader(root: Path, *args: str, check: bool = True) -> subprocess.Compl
     proc = subprocess.run(cmd, cwd=root, env=nbgrader_env(), capture_output=True, text=True)
     if check and proc.returncode != 0:
         log = (proc.stdout + proc.stderr).strip().splitlines()
-        errors = [line for line in log if "[Error]" in line or "[Critical]" in line or "Error" in line[:40]]
+        errors = [line for line in log if "| ERROR]" in line or "| CRITICAL]" in line or "Error:" in line]
         shown = "\n".join((errors or log)[-12:])
         raise NbgraderFailed(f"`nbgrader {' '.join(args[:2])}` failed:\n{shown}")
     return proc

@@ -45,18 +45,22 @@ class ProgressBar:
         return f"{text}  {note}" if note else text
 
     def _draw(self, note: str) -> None:
+        if not self.total:
+            return
         if self.tty:
             self.stream.write("\r\x1b[2K" + self.line(note)[:200])
             self.stream.flush()
-        elif self.done == self.total or note:
-            self.stream.write(self.line(note) + "\n")
-            self.stream.flush()
+        else:  # a log file: about ten lines per bar
+            step = max(1, self.total // 10)
+            if self.done == self.total or (self.done - self.started_at) % step == 0 and self.done > self.started_at:
+                self.stream.write(self.line(note) + "\n")
+                self.stream.flush()
 
     def advance(self, note: str = "", step: int = 1) -> None:
         self.done = min(self.total, self.done + step)
         self._draw(note)
 
     def close(self) -> None:
-        if self.tty:
+        if self.tty and self.total:
             self.stream.write("\n")
             self.stream.flush()

@@ -1,15 +1,35 @@
 """The child side of the sandbox: run cells in a fresh IPython shell, report each one.
 
 Started by ``grader.sandbox`` as ``python -m grader.runner RESULT_FD``. The
-request (cells and limits) arrives as JSON on stdin; one JSON line per cell
-goes to the result pipe as soon as the cell ends, so a crash or a kill later
-on loses nothing already decided. Real stdout and stderr are discarded by the
-parent: the only way out is the result pipe.
+protocol (see ``grader.sandbox``) is a conversation, so that nothing the
+learner's code must not see is ever in this process before it is needed:
+
+1. The parent sends one JSON line on stdin: the run's secret key and settings.
+2. For each cell, the parent sends one line with the cell (its source
+   encrypted with a keystream of the key and a fresh nonce) and waits; the
+   runner runs it and writes one record, authenticated with an HMAC over the
+   key, the cell index and the nonce, to the result fd. Only then does the
+   parent send the next cell. Hidden tests therefore never exist on disk and
+   are only in memory while they run.
+3. The parent sends ``{"end": nonce}``; the runner answers with a final
+   authenticated ``done`` record.
+
+Learner cells run in the IPython shell; test cells do not: they are compiled
+and executed by this module (never in IPython's history, ``In``/``Out`` or
+``linecache``) in a copy of the learner's namespace, after the test helpers
+the course relies on (``course_lib``, builtins, the modules the tests import
+and the names course cells bound) were checked and restored. Everything
+secret lives in ``main``'s local variables and closures, never in module
+globals, and the audit hook (``grader.guard``) blocks the usual ways to
+reach another frame's locals (``sys._getframe``, ``gc``, traceback frames).
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -18,11 +38,31 @@ import signal
 import sys
 import time
 import traceback
+import types
 from typing import Any
 
-__all__ = ["main"]
+from .guard import TESTS_FILENAME
+from .strict import EQ_NAME, NE_NAME, rewrite_comparisons, strict_eq, strict_ne
+
+_AST_ONLY = 0x400  # ast.PyCF_ONLY_AST
+
+__all__ = ["main", "keystream_xor", "mac"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MAX_DISPLAY_OUTPUTS = 20  # display_data outputs kept per cell
+
+
+def keystream_xor(key: bytes, nonce: str, data: bytes) -> bytes:
+    """Encrypt or decrypt ``data`` (XOR with SHAKE-256 of key and nonce)."""
+    stream = hashlib.shake_256(key + nonce.encode()).digest(len(data))
+    return bytes(a ^ b for a, b in zip(data, stream)) if len(data) < 4096 else \
+        (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
+
+
+def mac(key: bytes, record: dict[str, Any]) -> str:
+    """The authentication tag of a record (every field but ``mac``)."""
+    body = json.dumps({k: v for k, v in record.items() if k != "mac"}, sort_keys=True, default=str)
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
 class CellTimeout(BaseException):
@@ -74,84 +114,240 @@ def _make_shell(outputs: list[dict[str, Any]], budget: int):
 
     class _Publisher(DisplayPublisher):
         def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
-            outputs.append({"output_type": "display_data", "data": _limited_display(data, budget),
-                            "metadata": metadata or {}})
+            if len(outputs) < MAX_DISPLAY_OUTPUTS:
+                outputs.append({"output_type": "display_data", "data": _limited_display(data, budget),
+                                "metadata": {}})
 
         def clear_output(self, wait=False):
             outputs.clear()
 
-    shell = InteractiveShell.instance(display_pub_class=_Publisher)
-    shell._showtraceback = lambda *args, **kwargs: None  # tracebacks are reported, never printed
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False  # no sqlite history file, no record of cells on disk
+    shell = InteractiveShell.instance(display_pub_class=_Publisher, config=config)
+    quiet = lambda *args, **kwargs: None  # noqa: E731 - tracebacks are reported, never printed
+    shell._showtraceback = quiet
+    shell.showtraceback = quiet
+    shell.showsyntaxerror = quiet
     return shell
 
 
 def _load_grading_profile() -> None:
     try:
-        from hypothesis import HealthCheck, settings
+        from hypothesis import HealthCheck, Phase, settings
     except ImportError:
         return
     settings.register_profile(
         "grading", derandomize=True, database=None, deadline=None, print_blob=False,
         suppress_health_check=[HealthCheck.too_slow],
+        phases=[p for p in Phase if p.name != "explain"],  # 'explain' traces code with sys.settrace
     )
     settings.load_profile("grading")
 
 
-def _on_alarm(signum, frame):
-    raise CellTimeout("the cell ran past its time budget")
-
-
-def _error_record(exc: BaseException, kind: str, timeout: float) -> dict[str, Any]:
+def _error_record(exc: BaseException, kind: str, timeout: float, full_traceback: bool) -> dict[str, Any]:
     if isinstance(exc, CellTimeout):
         return {"status": "timeout", "ename": "Timeout",
                 "evalue": f"the cell did not finish within {timeout:g} s (an endless loop, or far too slow)"}
-    record = {"status": "error", "ename": type(exc).__name__, "evalue": _ANSI.sub("", str(exc))[:4000]}
-    if kind != "tests":  # a test cell's traceback would show hidden test code
-        lines = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8)
-        record["traceback"] = _ANSI.sub("", "".join(lines))[-6000:]
+    try:
+        ename, evalue = type(exc).__name__, _ANSI.sub("", str(exc))[:2000]
+    except BaseException:  # noqa: BLE001 - a learner's __str__ may raise anything
+        ename, evalue = "Error", "(the exception's message could not be read)"
+    record = {"status": "error", "ename": str(ename)[:200], "evalue": evalue}
+    if kind != "tests" and full_traceback:  # a test cell's traceback would show hidden test code
+        try:
+            lines = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8)
+            record["traceback"] = _ANSI.sub("", "".join(lines))[-6000:]
+        except BaseException:  # noqa: BLE001
+            pass
     return record
 
 
-def _write(fd: int, record: dict[str, Any]) -> None:
-    data = (json.dumps(record, default=str) + "\n").encode()
-    while data:
-        data = data[os.write(fd, data):]
+# --- tamper-evidence for what the tests rely on -------------------------------------------------
+
+_TRUSTED_KINDS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type, types.ModuleType,
+                  classmethod, staticmethod, property)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _callables(namespace: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in list(namespace.items()) if isinstance(v, _TRUSTED_KINDS)}
+
+
+def _snapshot_module(module: types.ModuleType) -> list[tuple[Any, dict[str, Any]]]:
+    """(owner, {name: value}) for a module's functions and classes, and its classes' methods."""
+    entries = [(module, _callables(vars(module)))]
+    for value in list(vars(module).values()):
+        if isinstance(value, type) and getattr(value, "__module__", None) == module.__name__:
+            try:
+                entries.append((value, _callables(dict(vars(value)))))
+            except TypeError:
+                pass
+    return entries
+
+
+def _check_and_restore(snapshot: list[tuple[Any, dict[str, Any]]]) -> list[str]:
+    """Put back every snapshotted binding that changed; return their names."""
+    changed = []
+    for owner, names in snapshot:
+        current = vars(owner)
+        for name, value in names.items():
+            if current.get(name, _check_and_restore) is not value:
+                label = f"{getattr(owner, '__name__', '?')}.{name}"
+                try:
+                    if isinstance(owner, type):
+                        type.__setattr__(owner, name, value)
+                    else:
+                        setattr(owner, name, value)
+                except (AttributeError, TypeError):
+                    label += " (could not be restored)"
+                changed.append(label)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on purpose: secrets stay in locals
     argv = sys.argv[1:] if argv is None else argv
     fd = int(argv[0])
-    request = json.load(sys.stdin)
-    budget = int(request.get("max_output_chars", 20_000))
+    stdin = sys.stdin.buffer
+    _loads, _dumps, _exec, _compile, _write_fd = json.loads, json.dumps, builtins.exec, builtins.compile, os.write
+    _hmac_new, _sha256, _perf, _setitimer = hmac.new, hashlib.sha256, time.perf_counter, signal.setitimer
+    _isinstance, _dict, _list, _len, _str = isinstance, dict, list, len, str
+    init = _loads(stdin.readline())
+    seed, mpl = init.get("seed"), os.environ.get("MPLCONFIGDIR")
+    if seed and mpl and os.path.isdir(os.path.join(seed, "mpl")):  # matplotlib's font cache, built once
+        import shutil
+
+        shutil.copytree(os.path.join(seed, "mpl"), mpl, dirs_exist_ok=True)
+    key = bytes.fromhex(init.pop("key"))
+    budget = int(init.get("max_output_chars", 20_000))
+    guarded = bool(init.get("guard", True))
+
+    def send(record: dict[str, Any]) -> None:
+        body = _dumps({k: v for k, v in record.items() if k != "mac"}, sort_keys=True, default=str)
+        record["mac"] = _hmac_new(key, body.encode(), _sha256).hexdigest()
+        data = (_dumps(record, default=str) + "\n").encode()
+        while data:
+            data = data[_write_fd(fd, data):]
+
     real_out, real_err = sys.stdout, sys.stderr
     outputs: list[dict[str, Any]] = []
     _load_grading_profile()
     shell = _make_shell(outputs, budget)
-    signal.signal(signal.SIGALRM, _on_alarm)
-    for index, cell in enumerate(request["cells"]):
+    # Modules the tests import are imported now, before any learner code, and watched.
+    watched: list[tuple[Any, dict[str, Any]]] = [(builtins, _callables(vars(builtins)))]
+    for name in init.get("preload", []):
+        try:
+            __import__(name)
+            prefix = name + "."
+            for mod_name, module in list(sys.modules.items()):
+                if (mod_name == name or (name == "course_lib" and mod_name.startswith(prefix))) \
+                        and _isinstance(module, types.ModuleType):
+                    watched.extend(_snapshot_module(module))
+        except BaseException:  # noqa: BLE001 - a missing optional module is the tests' business
+            pass
+    user_ns = shell.user_ns
+    course_bindings: dict[str, Any] = {}  # names course cells bound to functions/classes/modules
+    tests_private: dict[str, Any] = {}  # functions and classes the test cells defined
+
+    def on_alarm(signum, frame):
+        raise CellTimeout("the cell ran past its time budget")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    if guarded:
+        from .guard import install
+
+        install(scratch=init.get("scratch", os.getcwd()), deny=init.get("deny", []), allow=init.get("allow", []),
+                connect=init.get("connect", []))
+    while True:
+        line = stdin.readline()
+        if not line:
+            return 3  # the parent went away (or someone stole our input)
+        message = _loads(line)
+        if "end" in message:
+            send({"done": True, "nonce": message["end"]})
+            return 0
+        index, nonce, kind = int(message["index"]), _str(message["nonce"]), _str(message.get("kind", ""))
+        source = keystream_xor(key, nonce, base64.b64decode(message["source"])).decode("utf-8", "replace")
+        timeout = float(message.get("timeout") or init.get("cell_timeout", 60))
+        message = line = None
         outputs.clear()
         out, err = _BoundedText("stdout", budget), _BoundedText("stderr", budget)
+        record: dict[str, Any] = {"index": index, "nonce": nonce, "status": "ok"}
+        restored: list[str] = []
+        if kind == "tests":
+            restored = _check_and_restore(watched)
+            for name, value in course_bindings.items():
+                if user_ns.get(name, _check_and_restore) is not value:
+                    user_ns[name] = value
+                    restored.append(name)
+            user_ns["__builtins__"] = builtins
         sys.stdout, sys.stderr = out, err
-        timeout = float(cell.get("timeout", 60))
-        start = time.perf_counter()
-        record: dict[str, Any] = {"index": index, "status": "ok"}
+        start = _perf()
         try:
-            signal.setitimer(signal.ITIMER_REAL, timeout)
-            result = shell.run_cell(cell["source"], store_history=True)
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            exc = result.error_before_exec or result.error_in_exec
-            if exc is not None:
-                record.update(_error_record(exc, cell.get("kind", ""), timeout))
-        except BaseException as exc:  # a timeout between IPython's own handlers
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            record.update(_error_record(exc, cell.get("kind", ""), timeout))
+            if kind == "tests":
+                namespace = _dict(user_ns)  # learner threads cannot rebind names under the tests' feet
+                namespace.update(tests_private)
+                _setitimer(signal.ITIMER_REAL, timeout)
+                try:
+                    tree = rewrite_comparisons(_compile(source, TESTS_FILENAME, "exec", _AST_ONLY, dont_inherit=True))
+                    code = _compile(tree, TESTS_FILENAME, "exec", dont_inherit=True)
+                    namespace[EQ_NAME], namespace[NE_NAME] = strict_eq, strict_ne
+                    tree = None
+                    source = None
+                    _exec(code, namespace)
+                finally:
+                    _setitimer(signal.ITIMER_REAL, 0)
+                    code = None
+                during = _check_and_restore(watched)
+                if during:
+                    raise RuntimeError("the grader's test helpers were changed while the tests ran: "
+                                       + ", ".join(during[:5]))
+                for name, value in namespace.items():  # keep the values later cells may use
+                    if user_ns.get(name, _check_and_restore) is value:
+                        continue
+                    if _isinstance(value, (types.FunctionType, type)):
+                        tests_private[name] = value  # hidden test helpers stay out of the learner's reach
+                    else:
+                        user_ns[name] = value
+                namespace = None
+            else:
+                before = _callables(user_ns) if kind == "course" else {}
+                _setitimer(signal.ITIMER_REAL, timeout)
+                try:
+                    result = shell.run_cell(source, store_history=False, silent=False)
+                finally:
+                    _setitimer(signal.ITIMER_REAL, 0)
+                exc = result.error_before_exec or result.error_in_exec
+                result = None
+                if exc is not None:
+                    record.update(_error_record(exc, kind, timeout, not guarded))
+                exc = None
+                if kind == "course":  # what a course cell binds (imports, helpers) the tests may rely on
+                    for name, value in _callables(user_ns).items():
+                        # imported helpers only: a function the course cell defined itself may be wrapped
+                        # or redefined by the learner on purpose ("decorate fetch with your cache")
+                        if before.get(name) is not value and (
+                                _isinstance(value, types.ModuleType)
+                                or getattr(value, "__module__", "__main__") not in ("__main__", None)):
+                            course_bindings[name] = value
+                before = None
+        except BaseException as exc:  # noqa: BLE001 - a timeout, or anything the tests raised
+            try:
+                _setitimer(signal.ITIMER_REAL, 0)
+            except BaseException:  # noqa: BLE001
+                pass
+            record.update(_error_record(exc, kind, timeout, not guarded))
+            exc = None
         finally:
             sys.stdout, sys.stderr = real_out, real_err
-        record["seconds"] = round(time.perf_counter() - start, 4)
-        record["outputs"] = [o for o in (out.output(), err.output()) if o] + list(outputs)
-        _write(fd, record)
-    _write(fd, {"done": True})
-    return 0
+        record["seconds"] = round(_perf() - start, 4)
+        if restored:
+            record["restored"] = restored[:20]
+        if kind == "tests":
+            record["outputs"] = []  # what a test cell prints may quote hidden tests: never reported
+        else:
+            record["outputs"] = [o for o in (out.output(), err.output()) if o] + _list(outputs)
+        send(record)
 
 
 if __name__ == "__main__":

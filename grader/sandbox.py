@@ -1,16 +1,27 @@
-"""The parent side: run learner code in a separate, limited process.
+"""The parent side: run learner code in a separate, isolated, limited process.
 
-Each run gets a fresh process in its own session and a scratch folder, a
-clean environment (no secrets, no grader paths), resource limits (memory,
-file size, CPU time) and a wall-clock budget enforced by killing the whole
-process group. Results come back over a pipe, line by line, and the grade is
-decided here, in the parent, from those lines.
+Each run gets a fresh process (under bubblewrap when available: see
+``grader.isolation``), a private scratch folder, a clean environment,
+resource limits and a wall-clock budget enforced by killing the whole
+sandbox. The parent talks to ``grader.runner`` cell by cell: it sends one
+cell (its source encrypted with a per-run key), waits for exactly one
+authenticated record, and only then sends the next, so hidden tests are never
+in the learner's process before they run and blind writes cannot forge a
+result. The grade is decided here, in the parent, from those records.
+``Limits(isolation="off")`` is the unprotected baseline for measurements.
+See docs/SECURITY.md.
 """
 
 from __future__ import annotations
 
+import ast
+import base64
+import hmac
 import json
 import os
+import queue
+import secrets
+import socket
 import resource
 import selectors
 import shutil
@@ -23,6 +34,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from .isolation import INSIDE_RUN, ISOLATION_MODES
+from .isolation import plan as isolation_plan
+from .runner import keystream_xor, mac
 
 __all__ = ["Limits", "RunOutcome", "run_cells"]
 
@@ -38,11 +54,17 @@ class Limits:
     memory_bytes: int = 3 * 1024**3  # address space of the learner's process
     file_bytes: int = 64 * 1024**2  # largest file the learner's code may write
     max_output_chars: int = 20_000  # kept per stream per cell; the rest is cut
+    disk_bytes: int = 256 * 1024**2  # scratch folder (and /tmp) of the learner's process
+    max_processes: int = 256  # processes and threads of the sandbox user (RLIMIT_NPROC)
+    isolation: str = "auto"  # "auto": every protection this machine offers; "off": the bare baseline
 
     def __post_init__(self) -> None:
-        for name in ("cell_timeout", "notebook_timeout", "memory_bytes", "file_bytes", "max_output_chars"):
+        for name in ("cell_timeout", "notebook_timeout", "memory_bytes", "file_bytes", "max_output_chars",
+                     "disk_bytes", "max_processes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"limit {name} must be positive, got {getattr(self, name)!r}")
+        if self.isolation not in ISOLATION_MODES:
+            raise ValueError(f"isolation must be one of {ISOLATION_MODES}, got {self.isolation!r}")
 
 
 @dataclass
@@ -53,14 +75,17 @@ class RunOutcome:
     status: str = "completed"  # completed | timed_out | crashed
     detail: str = ""
     seconds: float = 0.0
+    protections: list[str] = field(default_factory=list)
 
 
-def _limit_resources(limits: Limits) -> None:  # runs in the child before exec
+def _limit_resources(limits: Limits, nproc: bool) -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     cpu = int(limits.notebook_timeout) + 5
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if nproc:  # counted per user: only meaningful when the child runs as the sandbox user
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
 
 
 def _describe_exit(code: int | None, stderr_tail: str) -> str:
@@ -70,89 +95,319 @@ def _describe_exit(code: int | None, stderr_tail: str) -> str:
                 "SIGXCPU": " (CPU time limit reached)", "SIGSEGV": " (the interpreter crashed)",
                 "SIGXFSZ": " (wrote a file larger than allowed)"}.get(name, "")
         return f"the notebook's process died from {name}{hint}"
+    if code is not None and code > 128 and code - 128 in {s.value for s in signal.Signals}:
+        return _describe_exit(128 - code, stderr_tail)  # bwrap reports a signal death as 128 + signal
     last = stderr_tail.strip().splitlines()[-1:] or [""]
     return f"the notebook's process exited early with code {code}" + (f": {last[0][:300]}" if last[0] else "")
 
 
+def _imports(sources: list[str]) -> list[str]:
+    """Modules the test cells import: the runner imports and watches them before learner code runs."""
+    found = {"course_lib", "builtins"}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module)
+    return sorted(found)
+
+
+def _secret_lines(cells: list[dict[str, Any]]) -> list[str]:
+    """Lines of test code long enough to be worth keeping out of anything reported."""
+    lines = {line.strip() for c in cells if c.get("kind") == "tests" for line in str(c["source"]).splitlines()}
+    return sorted((line for line in lines if len(line) >= 16), key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for line in secrets:
+        if line in text:
+            text = text.replace(line, "[hidden test code removed by the grader]")
+    return text
+
+
+def _redact_record(record: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    for key in ("evalue", "traceback"):
+        if isinstance(record.get(key), str):
+            record[key] = redact(record[key], secrets)
+    for out in record.get("outputs", []):
+        if isinstance(out.get("text"), str):
+            out["text"] = redact(out["text"], secrets)
+        for mime, value in list(out.get("data", {}).items()):
+            if isinstance(value, str) and not mime.startswith("image/"):
+                out["data"][mime] = redact(value, secrets)
+    return record
+
+
+class _RedisProxy:
+    """Forward a unix socket inside the sandbox to the Redis server the grader was given."""
+
+    def __init__(self, url: str, socket_path: Path) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            self.target: Any = (socket.AF_UNIX, parts.path)
+        else:
+            self.target = (socket.AF_INET, (parts.hostname or "127.0.0.1", parts.port or 6379))
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(socket_path))
+        os.chmod(socket_path, 0o666)
+        self.listener.listen(16)
+        self.closed = False
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @staticmethod
+    def inside_url(url: str, inside_socket: str) -> str:
+        parts = urlsplit(url)
+        userinfo = ""
+        if parts.username or parts.password:
+            userinfo = f"{quote(parts.username or '')}:{quote(parts.password or '')}@"
+        query = dict(parse_qsl(parts.query))
+        db = parts.path.strip("/") if parts.scheme != "unix" else query.get("db", "")
+        query["db"] = db or query.get("db", "0") or "0"
+        return f"unix://{userinfo}{inside_socket}?{urlencode(query)}"
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                inner, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                outer = socket.socket(self.target[0], socket.SOCK_STREAM)
+                outer.settimeout(5)
+                outer.connect(self.target[1])
+                outer.settimeout(None)
+            except OSError:
+                inner.close()
+                continue
+            self.sockets += [inner, outer]
+            for a, b in ((inner, outer), (outer, inner)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(1 << 16):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed = True
+        for s in [self.listener, *self.sockets]:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def _disk_usage(root: Path, cap_entries: int = 20_000) -> int:
+    total = entries = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        entries += len(dirnames) + len(filenames)
+        if entries > cap_entries:
+            return 1 << 62  # a flood of files counts as exhaustion
+        for name in filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
 def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str]) -> RunOutcome:
-    """Run ``cells`` (dicts with 'source', 'kind', 'timeout') in a sandboxed child process."""
+    """Run ``cells`` (dicts with 'source', 'kind', 'timeout') in a sandboxed child process.
+
+    The child gets the cells one at a time (see ``grader.runner``); every record
+    must carry the right index, the nonce of its cell and a valid HMAC, or the
+    run stops as ``crashed`` with the reason.
+    """
     outcome = RunOutcome()
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
-    env = {**env, "HOME": str(workdir)}
+    rundir = Path(tempfile.mkdtemp(prefix="grade-run-"))
+    os.chmod(rundir, 0o755)
+    redis_url = env.get("REDIS_URL")
+    plan = isolation_plan(workdir, rundir, isolation=limits.isolation, disk_bytes=limits.disk_bytes,
+                          redis=bool(redis_url))
+    outcome.protections = plan.protections
+    env = {**env, "HOME": plan.scratch}
+    seed_inside = None
+    mpl_cache = env.get("MPLCONFIGDIR")
+    if plan.scratch != str(workdir):  # bubblewrap: the host's matplotlib cache is copied in through a seed
+        if mpl_cache and Path(mpl_cache).is_dir():
+            shutil.copytree(mpl_cache, workdir / "mpl", ignore=shutil.ignore_patterns("tex.cache", "*.lock"))
+            seed_inside = plan.scratch + "/.seed"
+        env["MPLCONFIGDIR"] = "/tmp/matplotlib"
+    elif plan.uid is not None:  # the sandbox user cannot write the host's cache: a copy in the scratch folder
+        if mpl_cache and Path(mpl_cache).is_dir():
+            shutil.copytree(mpl_cache, workdir / ".mpl", ignore=shutil.ignore_patterns("tex.cache", "*.lock"))
+        env["MPLCONFIGDIR"] = str(workdir / ".mpl")
+    connect: list[str] = []
+    proxy = None
+    if redis_url:
+        if plan.network_isolated:
+            proxy = _RedisProxy(redis_url, rundir / "redis.sock")
+            inside = (INSIDE_RUN if plan.scratch != str(workdir) else str(rundir)) + "/redis.sock"
+            env["REDIS_URL"] = _RedisProxy.inside_url(redis_url, inside)
+            connect.append("unix:" + inside)
+        else:
+            parts = urlsplit(redis_url)
+            connect.append(f"unix:{parts.path}" if parts.scheme == "unix"
+                           else f"tcp:{parts.hostname or '127.0.0.1'}:{parts.port or 6379}")
+    if plan.uid is not None:
+        for path in [workdir, *workdir.rglob("*")]:
+            os.chown(path, plan.uid, plan.uid)
+    key = secrets.token_bytes(32)
+    init = {"key": key.hex(), "max_output_chars": limits.max_output_chars, "cell_timeout": limits.cell_timeout,
+            "guard": limits.isolation != "off", "scratch": plan.scratch, "deny": plan.deny, "allow": plan.allow,
+            "connect": connect,
+            "preload": _imports([str(c["source"]) for c in cells if c.get("kind") == "tests"]),
+            "seed": seed_inside}
+    hidden = _secret_lines(cells)
     read_fd, write_fd = os.pipe()
-    errfile = open(workdir / ".runner-stderr", "w+b")
+    errfile = tempfile.TemporaryFile()
     start = time.monotonic()
+    proc = None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.runner", str(write_fd)],
+            [*plan.prefix, sys.executable, "-m", "grader.runner", str(write_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errfile,
-            pass_fds=(write_fd,), cwd=workdir, env=env, start_new_session=True,
-            preexec_fn=lambda: _limit_resources(limits),
+            pass_fds=(write_fd,), cwd=plan.scratch if not plan.prefix or plan.scratch == str(workdir) else "/",
+            env=env, start_new_session=True,
+            preexec_fn=lambda: _limit_resources(limits, nproc=plan.uid is not None or bool(plan.prefix)),
         )
         os.close(write_fd)
-        request = json.dumps({"cells": cells, "max_output_chars": limits.max_output_chars}).encode()
-        feeder = threading.Thread(target=_feed, args=(proc, request), daemon=True)
-        feeder.start()
-        outcome.status, outcome.detail = _collect(proc, read_fd, outcome.records, start + limits.notebook_timeout)
+        write_fd = -1
+        channel = _Channel(proc, read_fd, key, start + limits.notebook_timeout,
+                           workdir if plan.scratch == str(workdir) else None, limits.disk_bytes)
+        channel.send(init)
+        outcome.status, outcome.detail = channel.run(cells, outcome.records)
+        if outcome.status == "crashed" and not outcome.detail:
+            try:  # the runner died: let the wrapper report how, then reap the rest
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        _kill(proc)
         proc.wait()
         if outcome.status == "crashed" and not outcome.detail:
             errfile.seek(0, os.SEEK_END)
             errfile.seek(max(0, errfile.tell() - 4000))
             outcome.detail = _describe_exit(proc.returncode, errfile.read().decode("utf-8", "replace"))
     finally:
+        if proc is not None and proc.poll() is None:
+            _kill(proc)
+            proc.wait()
+        if write_fd >= 0:
+            os.close(write_fd)
         os.close(read_fd)
         errfile.close()
+        if proxy:
+            proxy.close()
         outcome.seconds = round(time.monotonic() - start, 3)
         shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(rundir, ignore_errors=True)
+    outcome.records = [_redact_record(r, hidden) for r in outcome.records]
+    outcome.detail = redact(outcome.detail, hidden)[:1000]
     return outcome
 
 
-def _feed(proc: subprocess.Popen, request: bytes) -> None:
+class _Channel:
+    """The parent's end of the conversation with the runner."""
+
+    def __init__(self, proc: subprocess.Popen, fd: int, key: bytes, deadline: float, watch: Path | None,
+                 disk_bytes: int) -> None:
+        self.proc, self.fd, self.key, self.deadline = proc, fd, key, deadline
+        self.watch, self.disk_bytes = watch, disk_bytes
+        self.buffer, self.total, self.next_disk_check = b"", 0, 0.0
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(fd, selectors.EVENT_READ)
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()  # one writer thread: messages stay in order
+        threading.Thread(target=_feed, args=(proc, self.queue), daemon=True).start()
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.queue.put((json.dumps(message) + "\n").encode())
+
+    def run(self, cells: list[dict[str, Any]], records: list[dict[str, Any]]) -> tuple[str, str]:
+        try:
+            for index, cell in enumerate(cells):
+                nonce = secrets.token_hex(16)
+                source = str(cell["source"]).encode("utf-8", "surrogatepass")
+                self.send({"index": index, "nonce": nonce, "kind": cell.get("kind", ""),
+                           "timeout": cell.get("timeout"),
+                           "source": base64.b64encode(keystream_xor(self.key, nonce, source)).decode("ascii")})
+                record, problem = self.receive(index, nonce)
+                if record is None:
+                    return problem
+                record.pop("mac", None)
+                record.pop("nonce", None)
+                records.append(record)
+            nonce = secrets.token_hex(16)
+            self.send({"end": nonce})
+            record, problem = self.receive(None, nonce)
+            return problem if record is None else ("completed", "")
+        finally:
+            self.selector.close()
+
+    def receive(self, index: int | None, nonce: str) -> tuple[dict[str, Any] | None, tuple[str, str]]:
+        while b"\n" not in self.buffer:
+            now = time.monotonic()
+            if now >= self.deadline:
+                return None, ("timed_out", "the notebook ran past its total time budget and was stopped")
+            if self.watch is not None and now >= self.next_disk_check:
+                self.next_disk_check = now + 1.0
+                if _disk_usage(self.watch) > self.disk_bytes:
+                    return None, ("crashed", f"the notebook wrote more than {self.disk_bytes // 1024**2} MB "
+                                             f"to its scratch folder and was stopped")
+            if not self.selector.select(timeout=min(self.deadline - now, 1.0)):
+                continue
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:  # every writer closed: the child ended
+                return None, ("crashed", "")
+            self.total += len(chunk)
+            if self.total > MAX_RESULT_BYTES:
+                return None, ("crashed", "the notebook flooded the result channel and was stopped")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        forged = ("crashed", "the result channel carried a record the grader did not write (forged or "
+                             "corrupted); grading stopped at that cell")
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            return None, forged
+        if not isinstance(record, dict) or not isinstance(record.get("mac"), str) \
+                or not hmac.compare_digest(record["mac"], mac(self.key, record)) or record.get("nonce") != nonce:
+            return None, forged
+        if index is None:
+            return (record, ("completed", "")) if record.get("done") is True else (None, forged)
+        if record.get("index") != index or record.get("status") not in ("ok", "error", "timeout") \
+                or not isinstance(record.get("outputs", []), list):
+            return None, forged
+        return record, ("completed", "")
+
+
+def _feed(proc: subprocess.Popen, messages: queue.SimpleQueue) -> None:
+    """Write messages to the child's stdin in order (a child that stops reading only blocks this thread)."""
     try:
-        proc.stdin.write(request)
-        proc.stdin.close()
-    except (BrokenPipeError, OSError):
+        while True:
+            proc.stdin.write(messages.get())
+            proc.stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
         pass
 
 
 def _kill(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
-
-
-def _collect(proc: subprocess.Popen, fd: int, records: list[dict[str, Any]], deadline: float) -> tuple[str, str]:
-    selector = selectors.DefaultSelector()
-    selector.register(fd, selectors.EVENT_READ)
-    buffer, total = b"", 0
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                _kill(proc)
-                return "timed_out", "the notebook ran past its total time budget and was stopped"
-            if not selector.select(timeout=min(remaining, 1.0)):
-                continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:  # every writer closed: the child ended
-                _kill(proc)  # reap stray grandchildren of the session
-                return "crashed", ""
-            total += len(chunk)
-            if total > MAX_RESULT_BYTES:
-                _kill(proc)
-                return "crashed", "the notebook flooded the result channel and was stopped"
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    _kill(proc)
-                    return "crashed", "the result channel carried garbage"
-                if record.get("done"):
-                    _kill(proc)
-                    return "completed", ""
-                records.append(record)
-    finally:
-        selector.close()

@@ -20,6 +20,9 @@ def open_notebook(page: Page, lab, lesson=LESSON) -> None:
     # on a busy machine): whenever that dialog shows up, keep the notebook's own kernel.
     chooser = page.locator(".jp-Dialog", has_text="Select Kernel")
     page.add_locator_handler(chooser, lambda dialog: dialog.locator("button.jp-mod-accept").click())
+    # On a busy machine the save can race JupyterLab's own autosave: keep what is in the browser.
+    changed = page.locator(".jp-Dialog", has_text="File Changed")
+    page.add_locator_handler(changed, lambda dialog: dialog.locator("button", has_text="Overwrite").click())
     page.goto(lab.open_url("lab"))
     listing = page.locator(".jp-DirListing-content")
     listing.get_by_text(lesson.slug, exact=True).dblclick()
@@ -76,6 +79,8 @@ def test_learner_answers_checks_and_validates(page, lab):
         f"[{first.id}] All visible checks passed", timeout=120_000)
     wait_until_idle(page)
     page.keyboard.press("Control+S")
+    expect(page.locator(".jp-NotebookPanel-toolbar, .jp-Toolbar").first).to_be_visible()
+    expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=60_000)  # saved: the tab is not dirty
     page.locator(".jp-NotebookPanel .validate-button").first.click()
     dialog = page.locator(".jp-Dialog")
     expect(dialog).to_contain_text("Success", timeout=180_000)

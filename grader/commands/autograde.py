@@ -1,0 +1,72 @@
+"""``autograde``: grade every collected submission, in parallel, resumably, into nbgrader's gradebook."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections import Counter
+
+from ..autograde import autograde_lesson
+from ..course import course_root
+from ..isolation import describe
+from ..results import RESULTS_DIR
+from ..sandbox import Limits
+from ._common import add_lessons, chosen_lessons
+
+NAME = "autograde"
+HELP = ("grade submitted/ with the hidden tests in parallel; writes autograded/, nbgrader's gradebook and "
+        f"{RESULTS_DIR}/; interrupted runs continue where they stopped")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_lessons(parser)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help=f"submissions graded at once (default: the number of cores, {os.cpu_count()})")
+    parser.add_argument("--test-timeout", type=float, default=Limits.cell_timeout,
+                        help=f"seconds allowed for one cell, tests included (default {Limits.cell_timeout:g})")
+    parser.add_argument("--submission-timeout", type=float, default=Limits.notebook_timeout,
+                        help=f"seconds allowed for a whole notebook (default {Limits.notebook_timeout:g})")
+    parser.add_argument("--student", action="append", dest="students", metavar="ID",
+                        help="grade only this student (repeatable)")
+    parser.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
+    parser.add_argument("--redis-url", help="grade against this Redis server instead of the embedded fakeredis")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run learner code without the sandbox's namespaces and audit hook (only to measure "
+                             "their cost: never on real submissions)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import UsageError
+
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    try:
+        limits = Limits(cell_timeout=args.test_timeout, notebook_timeout=args.submission_timeout,
+                        isolation="off" if args.no_isolation else "auto")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    root = course_root()
+    print(describe(limits.isolation, redis=bool(args.redis_url)), flush=True)
+    overall: Counter = Counter()
+    graded = skipped = 0
+    for lesson in chosen_lessons(args):
+        summary = autograde_lesson(root, lesson, workers=args.workers, limits=limits, force=args.force,
+                                   students=args.students, redis_url=args.redis_url, progress=not args.quiet)
+        overall += summary.statuses
+        graded += len(summary.graded_now)
+        skipped += len(summary.skipped)
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "no submissions"
+        mean = (sum(summary.scores.values()) / len(summary.scores)) if summary.scores else 0
+        print(f"{lesson.slug}: {summary.total} submission(s): {statuses}; graded now {len(summary.graded_now)}, "
+              f"already done {len(summary.skipped)}; mean {mean:.2g}/{lesson.points:g}; "
+              f"{summary.seconds:.1f} s with {summary.workers} worker(s)")
+        if not summary.total:
+            print(f"  (no submitted/*/{lesson.slug}/ folders: run `python -m grader collect {lesson.slug}` "
+                  f"or `python -m grader import {lesson.slug} PATH`)")
+    problems = sum(n for s, n in overall.items() if s not in ("graded",))
+    print(f"done: {graded} graded now, {skipped} already graded"
+          + (f"; {problems} need a look (not 'graded': see the status column of `python -m grader export`)"
+             if problems else "")
+          + ". Scores are in nbgrader's gradebook (formgrader) and autograded/.")
+    return 0

@@ -1,0 +1,46 @@
+"""``feedback``: write each learner's feedback page and (optionally) release it through the exchange."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..course import course_root
+from ..feedback import write_feedback
+from ..nbg import exchange_options, run_nbgrader
+from ..progressbar import ProgressBar
+from ..results import load_lesson_records
+from ._common import add_exchange, add_lessons, chosen_lessons, rel
+
+NAME = "feedback"
+HELP = ("write feedback/<student>/<lesson>/<notebook>.html (score per exercise, failure first, hints, the "
+        "learner's charts; never test code); --release puts it in the exchange for nbgrader fetch_feedback")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_lessons(parser)
+    add_exchange(parser)
+    parser.add_argument("--release", action="store_true", help="also run nbgrader release_feedback")
+    parser.add_argument("--student", action="append", dest="students", metavar="ID", help="only this student")
+
+
+def run(args: argparse.Namespace) -> int:
+    root = course_root()
+    written = 0
+    for lesson in chosen_lessons(args):
+        records = {s: r for s, r in load_lesson_records(root, lesson.slug).items()
+                   if not args.students or s in args.students}
+        bar = ProgressBar(len(records), f"feedback {lesson.slug}")
+        for student, record in records.items():
+            write_feedback(root, lesson, student, record["result"])
+            bar.advance(student)
+        bar.close()
+        written += len(records)
+        line = f"{lesson.slug}: {len(records)} page(s) in {rel(root / 'feedback', root)}/<student>/{lesson.slug}/"
+        if args.release and records:
+            run_nbgrader(root, "release_feedback", lesson.slug, *exchange_options(args.exchange))
+            line += "; released (learners: nbgrader fetch_feedback LESSON --course ID)"
+        print(line)
+        if not records:
+            print(f"  (no graded submissions: run `python -m grader autograde {lesson.slug}` first)")
+    print(f"done: {written} feedback page(s)")
+    return 0

@@ -1,0 +1,23 @@
+"""``progress``: which lessons you have passed, from your last `check` of each."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..course import course_root, load
+from ..learner import format_progress
+from ..workspace import DEFAULT_WORKSPACE
+
+NAME = "progress"
+HELP = "show your progress through the course (lessons passed, points), from the results of `check`"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workspace", type=Path, help=f"your working folder (default: {DEFAULT_WORKSPACE}/ in the course)")
+
+
+def run(args: argparse.Namespace) -> int:
+    workspace = (args.workspace or course_root() / DEFAULT_WORKSPACE).resolve()
+    print(format_progress(load(), workspace))
+    return 0

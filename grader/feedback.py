@@ -1,0 +1,119 @@
+"""Feedback pages: one self-contained HTML file per learner and lesson.
+
+Shows the score, what failed first (the failure message, then the hints from
+the manifest), every exercise's result and the learner's own charts (the PNGs
+their notebook displayed while it was graded). It never shows test code:
+only the messages the checks raise.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from course_lib.manifest import Lesson
+
+from .grade import NotebookResult
+from .results import write_text_atomic
+
+__all__ = ["feedback_html", "write_feedback", "STATUS_TEXT", "EXERCISE_TEXT"]
+
+STATUS_TEXT = {
+    "graded": "graded",
+    "tampered": "graded (locked cells you changed were restored from the course first)",
+    "timed_out": "stopped: the notebook ran past its time budget",
+    "crashed": "stopped: the notebook's process crashed",
+    "unreadable": "not graded: the file is not a readable notebook",
+}
+EXERCISE_TEXT = {"passed": "passed", "failed": "failed", "timed_out": "too slow", "not_run": "not run",
+                 "missing": "answer cell missing"}
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}
+.passed{color:#1a7f37}.failed,.timed_out,.missing,.not_run{color:#b42318}.msg{font-family:monospace;white-space:pre-wrap}
+.banner{padding:.6rem 1rem;border-radius:.4rem;background:#fff4e5;border:1px solid #f0b45a}
+.fix{border-left:4px solid #b42318;padding:.2rem 1rem;margin:1rem 0}img{max-width:100%;border:1px solid #eee}"""
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _figures_by_exercise(result: NotebookResult) -> dict[str, list[str]]:
+    """Charts grouped by the exercise they follow in the notebook ('' for charts before any exercise)."""
+    owner: dict[str, str] = {}
+    current = ""
+    for cell in result.cells:
+        gid = cell.get("grade_id") or ""
+        if cell.get("kind") in ("answer", "tests") and gid:
+            current = gid[: -len("-tests")] if gid.endswith("-tests") else gid
+        if gid:
+            owner[gid] = current
+    grouped: dict[str, list[str]] = {}
+    for figure in result.figures:
+        grouped.setdefault(owner.get(figure.get("after", ""), ""), []).append(figure["png"])
+    return grouped
+
+
+def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None = None) -> str:
+    hints = {e.id: e.hints for e in lesson.exercises}
+    summaries = {e.id: e.summary for e in lesson.exercises}
+    figures = _figures_by_exercise(result)
+    who = f" for {_esc(student)}" if student else ""
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(lesson.slug)} feedback</title>",
+           f"<style>{_CSS}</style></head><body>",
+           f"<h1>{_esc(lesson.title)}: feedback{who}</h1>",
+           f"<p><b>Score: {result.score:g} / {result.max_score:g}</b> &middot; status: "
+           f"{_esc(STATUS_TEXT.get(result.status, result.status))} &middot; graded "
+           f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</p>"]
+    if result.status not in ("graded",) or result.notes:
+        lines = [f"<p>{_esc(result.detail)}</p>" if result.detail else ""]
+        lines += [f"<li>{_esc(n)}</li>" for n in result.notes]
+        out.append(f"<div class='banner'>{''.join(lines[:1])}<ul>{''.join(lines[1:])}</ul></div>")
+    failing = [e for e in result.exercises if e.status != "passed"]
+    if failing:
+        out.append("<h2>Fix first</h2>")
+        for ex in failing:
+            out.append(f"<div class='fix'><h3>{_esc(ex.id)} ({_esc(EXERCISE_TEXT.get(ex.status, ex.status))}, "
+                       f"0 / {ex.points:g})</h3>")
+            if ex.message:
+                out.append(f"<p class='msg'>{_esc(ex.message)}</p>")
+            if hints.get(ex.id):
+                out.append("<details><summary>Hints</summary><ol>"
+                           + "".join(f"<li>{_esc(h)}</li>" for h in hints[ex.id]) + "</ol></details>")
+            out.append("</div>")
+    else:
+        out.append("<p class='passed'><b>Every exercise passed.</b></p>")
+    out.append("<h2>Exercises</h2><table><tr><th>exercise</th><th>result</th><th>points</th><th>what it is</th></tr>")
+    for ex in result.exercises:
+        out.append(f"<tr><td>{_esc(ex.id)}</td><td class='{_esc(ex.status)}'>{_esc(EXERCISE_TEXT.get(ex.status, ex.status))}"
+                   f"</td><td>{ex.score:g} / {ex.points:g}</td><td>{_esc(summaries.get(ex.id, ''))}</td></tr>")
+    out.append("</table>")
+    if result.figures:
+        out.append("<h2>Your charts</h2><p>Measured on your own code while it was graded "
+                   "(latencies are scaled down for grading).</p>")
+        for ex_id, pngs in figures.items():
+            out.append(f"<h3>{_esc(ex_id or 'setup')}</h3>")
+            out += [f"<img alt='chart after {_esc(ex_id)}' src='data:image/png;base64,{png}'>" for png in pngs]
+    out.append(f"<p><small>Grading took {result.seconds:.1f} s. Test code is not shown; "
+               f"each message says what was called and what came back.</small></p></body></html>")
+    return "\n".join(out)
+
+
+def write_feedback(root: Path, lesson: Lesson, student: str, result: NotebookResult) -> Path:
+    """Write ``feedback/<student>/<lesson>/<notebook>.html`` where nbgrader's release_feedback finds it.
+
+    nbgrader also needs the submission's ``timestamp.txt`` and ``submission_secret.txt`` next to it
+    (the learner's fetch_feedback finds the page by a hash of that secret); they are copied from
+    ``submitted/``.
+    """
+    folder = root / "feedback" / student / lesson.slug
+    page = folder / (Path(lesson.notebook).stem + ".html")
+    write_text_atomic(page, feedback_html(lesson, result, student=student))
+    submitted = root / "submitted" / student / lesson.slug
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        if (submitted / name).is_file():
+            shutil.copyfile(submitted / name, folder / name)
+    return page

@@ -1,0 +1,287 @@
+"""The instructor pipeline end to end, on the tiny fixture course (tests/fixtures/course).
+
+- a multi-user round trip through a temporary nbgrader exchange: release -> three learners fetch,
+  answer, submit -> collect -> autograde -> feedback -> learners fetch feedback -> export;
+- autograde killed with SIGKILL mid-run, then rerun: nothing lost, nothing graded or counted twice;
+- bad submissions (unreadable, endless loop, crashing interpreter, tampered tests) never stop the
+  batch and keep their own status, apart from real zeros.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.notebooks import grade_id
+from grader.synthetic import solution_answers, with_answers
+
+pytestmark = pytest.mark.slow
+
+FIXTURE = Path(__file__).parent / "fixtures" / "course"
+LESSON, NOTEBOOK, COURSE_ID = "01-fixture-basics", "basics.ipynb", "fixture-course"
+WRONG_ADD_ONE = "def add_one(x):\n    return x - 1"
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
+
+
+def make_course(tmp: Path) -> Path:
+    root = tmp / "course"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("gradebook.db", "submitted", "autograded",
+                                                                  "feedback", "grader-results", ".grader"))
+    return root
+
+
+def grader(root: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "grader", "--course", str(root), *args], cwd=root, env=_env(),
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"grader {args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def nbgrader(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=_env(), capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 0, f"nbgrader {args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def answered(root: Path, release_nb, answers: dict[str, str], base: str = "solution"):
+    filled = solution_answers(nbformat.read(root / "solutions" / LESSON / NOTEBOOK, as_version=4)) if base == "solution" else {}
+    filled.update(answers)
+    return with_answers(release_nb, filled)
+
+
+def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+def gradebook_scores(root: Path) -> dict[str, dict[str, float | None]]:
+    from nbgrader.api import Gradebook
+
+    found: dict[str, dict[str, float | None]] = {}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", COURSE_ID) as gb:
+        assignment = gb.find_assignment(LESSON)
+        for submission in assignment.submissions:
+            for notebook in submission.notebooks:
+                found[submission.student.id] = {g.name: (None if g.needs_manual_grade else g.score) for g in notebook.grades}
+    return found
+
+
+def formgrader_view(root: Path) -> dict[str, tuple[float, bool]]:
+    """What the formgrader shows (nbgrader's own API over the same gradebook and autograded/)."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.course_id = COURSE_ID
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    return {s["student"]: (s["score"], s["autograded"]) for s in api.get_submissions(LESSON)}
+
+
+def test_round_trip_through_the_exchange(tmp_path):
+    root = make_course(tmp_path)
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    ex = [f"--Exchange.root={exchange}"]
+    out = grader(root, "release", LESSON, "--exchange", str(exchange)).stdout
+    assert "released to the exchange" in out
+
+    learners = {"alice": {}, "bob": {"add-one": WRONG_ADD_ONE}, "carol": None}  # None: submits the blank release
+
+    def learner_home(name: str) -> Path:
+        return tmp_path / "home" / name
+
+    def fetch_answer_submit(name: str) -> None:
+        home = learner_home(name)
+        home.mkdir(parents=True)
+        cache = [f"--Exchange.cache={home / '.cache'}", f"--student={name}"]
+        nbgrader(home, "fetch_assignment", LESSON, f"--course={COURSE_ID}", *ex, *cache)
+        path = home / LESSON / NOTEBOOK
+        release_nb = nbformat.read(path, as_version=4)
+        answers = learners[name]
+        if answers is not None:
+            nbformat.write(answered(root, release_nb, answers), path)
+        nbgrader(home, "submit", LESSON, f"--course={COURSE_ID}", *ex, *cache)
+
+    with ThreadPoolExecutor(3) as pool:  # three learners at once
+        list(pool.map(fetch_answer_submit, learners))
+
+    out = grader(root, "collect", LESSON, "--exchange", str(exchange)).stdout
+    assert "3 submission(s) in submitted/ (3 new, 0 updated)" in out
+    out = grader(root, "autograde", LESSON, "--workers", "2").stdout
+    assert "3 graded" in out and "graded now 3" in out
+
+    expected = {"alice": {"add-one-tests": 2.0, "memo-square-tests": 3.0},
+                "bob": {"add-one-tests": 0.0, "memo-square-tests": 3.0},
+                "carol": {"add-one-tests": 0.0, "memo-square-tests": 0.0}}
+    assert gradebook_scores(root) == expected
+    assert formgrader_view(root) == {n: (sum(v.values()), True) for n, v in expected.items()}
+    for name in learners:
+        autograded = nbformat.read(root / "autograded" / name / LESSON / NOTEBOOK, as_version=4)
+        assert {grade_id(c) for c in autograded.cells} >= {"add-one", "add-one-tests", "memo-chart"}
+
+    out = grader(root, "feedback", LESSON, "--release", "--exchange", str(exchange)).stdout
+    assert "3 page(s)" in out and "released" in out
+    for name in learners:
+        home = learner_home(name)
+        nbgrader(home, "fetch_feedback", LESSON, f"--course={COURSE_ID}", *ex,
+                 f"--Exchange.cache={home / '.cache'}", f"--student={name}")
+        pages = list((home / LESSON / "feedback").glob(f"*/{Path(NOTEBOOK).stem}.html"))
+        assert len(pages) == 1, f"{name} fetched {pages}"
+        page = pages[0].read_text()
+        total = sum(expected[name].values())
+        assert f"Score: {total:g} / 5" in page
+        for secret in ("BEGIN HIDDEN", "add_one(-5)", "calls.count"):  # hidden test code never shows
+            assert secret not in page
+        assert ("data:image/png;base64," in page) == (name != "carol")  # the learner's own chart, when it ran
+        if name == "bob":
+            assert "add_one(1) should be 2" in page and "Return the argument plus one." in page
+            assert page.index("Fix first") < page.index("<h2>Exercises")
+
+    grader(root, "export", LESSON, "--output", str(tmp_path / "grades.csv"))
+    rows = read_csv(tmp_path / "grades.csv")
+    assert set(rows) == set(learners)
+    for name, scores in expected.items():
+        row = rows[name]
+        assert row[f"{LESSON}:status"] == "graded"
+        assert (row["add-one"], row["memo-square"]) == (f"{scores['add-one-tests']:g}", f"{scores['memo-square-tests']:g}")
+        assert row[f"{LESSON}:total"] == f"{sum(scores.values()):g}"
+
+    out = grader(root, "report", LESSON).stdout
+    assert "report on 1 lesson(s)" in out
+    html = (root / "reports" / "index.html").read_text()
+    assert html.count("<img") == 3 and "Reference solution: 5/5" in html
+
+
+def _import_class(root: Path, tmp: Path, submissions: dict[str, object]) -> None:
+    """Write submissions (notebooks or raw text) to a folder and `grader import` them."""
+    folder = tmp / "incoming"
+    release_nb = nbformat.read(root / "notebooks" / LESSON / NOTEBOOK, as_version=4)
+    for name, content in submissions.items():
+        path = folder / name / NOTEBOOK
+        path.parent.mkdir(parents=True)
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            nbformat.write(answered(root, release_nb, content), path)
+    out = grader(root, "import", LESSON, str(folder)).stdout
+    assert f"imported {len(submissions)} submission(s)" in out
+
+
+def test_autograde_resumes_after_kill_9(tmp_path):
+    root = make_course(tmp_path)
+    slow = "import time\ntime.sleep(1.5)\ndef add_one(x):\n    return x + 1"
+    names = [f"learner{i:02d}" for i in range(6)]
+    _import_class(root, tmp_path, {n: ({"add-one": slow} if i % 2 else {"add-one": WRONG_ADD_ONE})
+                                   for i, n in enumerate(names)})
+    results = root / "grader-results" / LESSON
+    cmd = [sys.executable, "-m", "grader", "--course", str(root), "autograde", LESSON, "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=root, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while len(list(results.glob("*.json"))) < 2:
+        assert proc.poll() is None, "autograde finished before it could be killed"
+        assert time.monotonic() < deadline, "autograde stored no result in time"
+        time.sleep(0.05)  # polling for the run's progress on disk
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = {p.stem: json.loads(p.read_text())["graded_at"] for p in results.glob("*.json")}
+    assert 2 <= len(first) < len(names), f"the kill came too late to test anything: {sorted(first)}"
+
+    out = grader(root, "autograde", LESSON, "--workers", "2").stdout
+    assert f"graded now {len(names) - len(first)}, already done {len(first)}" in out
+    after = {p.stem: json.loads(p.read_text())["graded_at"] for p in results.glob("*.json")}
+    assert set(after) == set(names)
+    assert all(after[n] == first[n] for n in first), "a result stored before the kill was graded again"
+    assert not list(results.glob(".*.tmp")), "a temporary file was left behind"
+
+    expected = {n: {"add-one-tests": 2.0 if i % 2 else 0.0, "memo-square-tests": 3.0} for i, n in enumerate(names)}
+    assert gradebook_scores(root) == expected  # one submission per learner, scores set once
+    out = grader(root, "autograde", LESSON).stdout  # a third run grades nothing
+    assert f"graded now 0, already done {len(names)}" in out
+    assert gradebook_scores(root) == expected
+    grader(root, "export", LESSON, "--output", str(tmp_path / "grades.csv"))
+    rows = read_csv(tmp_path / "grades.csv")
+    assert sorted(rows) == names and all(rows[n][f"{LESSON}:total"] == f"{sum(expected[n].values()):g}" for n in names)
+
+
+def test_bad_submissions_never_stop_the_batch(tmp_path):
+    root = make_course(tmp_path)
+    release = nbformat.read(root / "notebooks" / LESSON / NOTEBOOK, as_version=4)
+    tampered = answered(root, release, {"add-one": WRONG_ADD_ONE})
+    for cell in tampered.cells:
+        if grade_id(cell) == "add-one-tests":
+            cell.source = "pass  # no tests here"
+    submissions = {
+        "good": {},
+        "zero": {},  # filled below with the blank release: a real zero
+        "unreadable": "{this is not a notebook",
+        # an endless loop that also defeats the per-cell alarm: only the submission's budget stops it
+        "endless": {"add-one": "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"},
+        "crasher": {"memo-square": "import os\nos.kill(os.getpid(), 9)"},
+        "tampered": tampered,
+    }
+    incoming = tmp_path / "incoming"
+    for name, content in submissions.items():
+        path = incoming / name / NOTEBOOK
+        path.parent.mkdir(parents=True)
+        if isinstance(content, str):
+            path.write_text(content)
+        elif name == "zero":
+            nbformat.write(release, path)
+        elif name == "tampered":
+            nbformat.write(content, path)
+        else:
+            nbformat.write(answered(root, release, content), path)
+    grader(root, "import", LESSON, str(incoming))
+    out = grader(root, "autograde", LESSON, "--workers", "2", "--test-timeout", "20", "--submission-timeout", "25").stdout
+    assert "6 submission(s)" in out
+    grader(root, "export", LESSON, "--output", str(tmp_path / "grades.csv"))
+    rows = read_csv(tmp_path / "grades.csv")
+    status = {n: rows[n][f"{LESSON}:status"] for n in rows}
+    assert status == {"good": "graded", "zero": "graded", "unreadable": "unreadable", "endless": "timed_out",
+                      "crasher": "crashed", "tampered": "tampered"}
+    cells = {n: (rows[n]["add-one"], rows[n]["memo-square"], rows[n][f"{LESSON}:total"]) for n in rows}
+    assert cells["good"] == ("2", "3", "5")
+    assert cells["zero"] == ("0", "0", "0")  # a real zero
+    assert cells["unreadable"] == ("", "", "")  # not a zero: could not be graded
+    assert cells["endless"] == ("", "", "")
+    assert cells["crasher"] == ("2", "", "2")  # add-one ran and passed before the crash
+    assert cells["tampered"] == ("0", "3", "3")  # the real tests were restored and ran
+    scores = gradebook_scores(root)
+    assert scores["unreadable"] == {"add-one-tests": None, "memo-square-tests": None}  # needs a manual grade
+    assert scores["zero"] == {"add-one-tests": 0.0, "memo-square-tests": 0.0}
+    grader(root, "feedback", LESSON)
+    for name, text in (("unreadable", "not a readable notebook"), ("crasher", "crashed"),
+                       ("endless", "time budget"), ("tampered", "restored")):
+        page = (root / "feedback" / name / LESSON / "basics.html").read_text()
+        assert text in page, name
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path):
+    root = make_course(tmp_path)
+    out = grader(root, "demo", "--learners", "5", "--max-lessons", "1", "--workers", "2",
+                 "--submission-timeout", "60", "--output", str(tmp_path / "demo"), timeout=600).stdout
+    assert "1 lesson(s) of the course: 01-fixture-basics; 5 learners" in out
+    course = tmp_path / "demo" / "course"
+    rows = read_csv(course / "exports" / "grades.csv")
+    assert len(rows) == 5
+    statuses = {r[f"{LESSON}:status"] for r in rows.values()}
+    assert "graded" in statuses and statuses <= {"graded", "tampered", "timed_out", "crashed", "unreadable"}
+    assert (course / "reports" / "index.html").is_file() and "grades CSV" in out
