@@ -130,6 +130,9 @@ def plan(workdir: Path, rundir: Path, *, isolation: str = "auto", disk_bytes: in
         for name in _ETC:
             if Path("/etc", name).exists():
                 prefix += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        # /tmp first: the checkout or the venv may live below /tmp, and their read-only binds must sit on top.
+        size = str(max(16 * 1024**2, disk_bytes))
+        prefix += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--perms", "1777", "--tmpfs", "/tmp"]
         binds = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent]
         binds += [PACKAGE_ROOT / "grader", PACKAGE_ROOT / "course_lib"]
         made: set[str] = {"/", "/usr", "/etc", "/tmp", "/home", "/run"}
@@ -141,10 +144,7 @@ def plan(workdir: Path, rundir: Path, *, isolation: str = "auto", disk_bytes: in
         for path in dict.fromkeys(str(p) for p in binds):
             if not any(path.startswith(other + "/") for other in map(str, binds) if other != path):
                 prefix += ["--ro-bind", path, path]
-        size = str(max(16 * 1024**2, disk_bytes))
-        prefix += ["--proc", "/proc", "--dev", "/dev",
-                   "--size", size, "--perms", "1777", "--tmpfs", "/tmp",
-                   "--size", size, "--perms", "0777", "--tmpfs", INSIDE_SCRATCH,
+        prefix += ["--size", size, "--perms", "0777", "--tmpfs", INSIDE_SCRATCH,
                    "--ro-bind", str(workdir), INSIDE_SCRATCH + "/.seed",
                    "--perms", "0755", "--dir", "/run"]
         if redis:
