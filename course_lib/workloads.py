@@ -15,7 +15,6 @@ import bisect
 import heapq
 import itertools
 import random
-from collections import defaultdict
 from typing import Callable, Hashable, Iterable, MutableMapping, Sequence
 
 __all__ = ["zipf", "uniform", "hot_key_bursts", "optimal_hit_ratio", "replay_hit_ratio"]

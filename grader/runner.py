@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
     stdin = sys.stdin.buffer
     _loads, _dumps, _exec, _compile, _write_fd = json.loads, json.dumps, builtins.exec, builtins.compile, os.write
     _hmac_new, _sha256, _perf, _setitimer = hmac.new, hashlib.sha256, time.perf_counter, signal.setitimer
-    _isinstance, _dict, _list, _len, _str = isinstance, dict, list, len, str
+    _isinstance, _dict, _list, _str = isinstance, dict, list, str
     init = _loads(stdin.readline())
     seed, mpl = init.get("seed"), os.environ.get("MPLCONFIGDIR")
     if seed and mpl and os.path.isdir(os.path.join(seed, "mpl")):  # matplotlib's font cache, built once

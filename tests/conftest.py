@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +14,9 @@ from course_lib.manifest import COURSE_ROOT, load_course
 from grader.grade import NotebookResult, grade_notebook
 from grader.sandbox import Limits
 from grader.synthetic import write_submission
+from tests.support import free_port
 
 ROOT = COURSE_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +28,7 @@ def redis_url(tmp_path_factory) -> str:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed; .ci/run must apt-get install redis-server")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",

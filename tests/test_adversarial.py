@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import nbformat
@@ -21,6 +20,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from grader.grade import grade_notebook
 from grader.isolation import active_protections, tools
 from grader.sandbox import Limits
+from tests.support import nbgrader_meta
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Limits(cell_timeout=4, notebook_timeout=40)
@@ -31,10 +31,6 @@ RIGHT = "def double(x):\n    return 2 * x\n"
 pytestmark = pytest.mark.skipif(not tools()["bwrap"], reason="bubblewrap is not installed (apt-get install bubblewrap)")
 
 
-def _meta(**kw):
-    base = {"grade": False, "solution": False, "locked": True, "schema_version": 3}
-    base.update(kw)
-    return {"nbgrader": base}
 
 
 HIDDEN = (f"### BEGIN HIDDEN TESTS\n_MARKER = '{MARKER}'\n"
@@ -44,17 +40,17 @@ HIDDEN = (f"### BEGIN HIDDEN TESTS\n_MARKER = '{MARKER}'\n"
 
 def _source():
     return new_notebook(cells=[
-        new_markdown_cell("# Doubling", metadata=_meta(grade_id="intro")),
-        new_code_cell("from course_lib import Check, charts, LatencyStats", metadata=_meta(grade_id="setup")),
+        new_markdown_cell("# Doubling", metadata=nbgrader_meta(grade_id="intro")),
+        new_code_cell("from course_lib import Check, charts, LatencyStats", metadata=nbgrader_meta(grade_id="setup")),
         new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-                      metadata=_meta(grade_id="double", solution=True, locked=False)),
+                      metadata=nbgrader_meta(grade_id="double", solution=True, locked=False)),
         new_code_cell("check = Check('double', globals())\nf = check.defined('double', kind='function')\n"
                       "check.equal('double(2)', check.call('double(2)', f, 2), 4)\ncheck.passed()\n" + HIDDEN,
-                      metadata=_meta(grade_id="double-tests", grade=True, points=2)),
+                      metadata=nbgrader_meta(grade_id="double-tests", grade=True, points=2)),
         new_code_cell("def halve(x):\n    ### BEGIN SOLUTION\n    return x / 2\n    ### END SOLUTION",
-                      metadata=_meta(grade_id="halve", solution=True, locked=False)),
+                      metadata=nbgrader_meta(grade_id="halve", solution=True, locked=False)),
         new_code_cell("check = Check('halve', globals())\ncheck.equal('halve(4)', check.call('halve(4)', halve, 4), 2)",
-                      metadata=_meta(grade_id="halve-tests", grade=True, points=3)),
+                      metadata=nbgrader_meta(grade_id="halve-tests", grade=True, points=3)),
     ])
 
 

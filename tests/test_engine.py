@@ -11,32 +11,29 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from grader.assemble import assemble
 from grader.grade import grade_notebook
 from grader.sandbox import Limits
+from tests.support import nbgrader_meta
 
 FAST = Limits(cell_timeout=3, notebook_timeout=30)
 
 
-def _meta(**kw):
-    base = {"grade": False, "solution": False, "locked": True, "schema_version": 3}
-    base.update(kw)
-    return {"nbgrader": base}
 
 
 def _source_notebook():
     return new_notebook(cells=[
-        new_markdown_cell("# Doubling", metadata=_meta(grade_id="intro")),
-        new_code_cell("from course_lib import Check, charts, LatencyStats", metadata=_meta(grade_id="setup")),
+        new_markdown_cell("# Doubling", metadata=nbgrader_meta(grade_id="intro")),
+        new_code_cell("from course_lib import Check, charts, LatencyStats", metadata=nbgrader_meta(grade_id="setup")),
         new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-                      metadata=_meta(grade_id="double", solution=True, locked=False)),
+                      metadata=nbgrader_meta(grade_id="double", solution=True, locked=False)),
         new_code_cell("check = Check('double', globals())\nf = check.defined('double', kind='function')\n"
                       "check.equal('double(2)', check.call('double(2)', f, 2), 4)\ncheck.passed()\n"
                       "### BEGIN HIDDEN TESTS\nassert double(-3) == -6, 'Called double(-3). Expected -6.'\n"
-                      "### END HIDDEN TESTS", metadata=_meta(grade_id="double-tests", grade=True, points=2)),
+                      "### END HIDDEN TESTS", metadata=nbgrader_meta(grade_id="double-tests", grade=True, points=2)),
         new_code_cell("def halve(x):\n    ### BEGIN SOLUTION\n    return x / 2\n    ### END SOLUTION",
-                      metadata=_meta(grade_id="halve", solution=True, locked=False)),
+                      metadata=nbgrader_meta(grade_id="halve", solution=True, locked=False)),
         new_code_cell("check = Check('halve', globals())\ncheck.equal('halve(4)', check.call('halve(4)', halve, 4), 2)",
-                      metadata=_meta(grade_id="halve-tests", grade=True, points=3)),
+                      metadata=nbgrader_meta(grade_id="halve-tests", grade=True, points=3)),
         new_code_cell("charts.show(charts.latency_percentiles({'double': LatencyStats([1000, 2000])}))",
-                      metadata=_meta(grade_id="chart")),
+                      metadata=nbgrader_meta(grade_id="chart")),
     ])
 
 

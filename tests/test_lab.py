@@ -5,25 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
 from course_lib.manifest import COURSE_ROOT
 from grader.workspace import seed_workspace
+from tests.support import free_port, stop_server, wait_for_http
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -47,7 +39,7 @@ def test_seeding_never_overwrites_a_learners_work(tmp_path):
 
 
 def test_lab_serves_the_workspace_with_nbgrader_enabled(tmp_path):
-    port, token = _free_port(), "course-test-token"
+    port, token = free_port(), "course-test-token"
     workspace = tmp_path / "workspace"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "HOME": str(tmp_path)}
@@ -57,15 +49,11 @@ def test_lab_serves_the_workspace_with_nbgrader_enabled(tmp_path):
         cwd=COURSE_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                status, page = _get(f"http://127.0.0.1:{port}/lab?token={token}")
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not come up:\n{proc.stdout.read() if proc.poll() is not None else ''}")
-                time.sleep(0.2)  # polling for the server to start, not a timing assertion
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, what="JupyterLab")
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}\n{proc.stdout.read() if proc.poll() is not None else ''}")
+        status, page = _get(f"http://127.0.0.1:{port}/lab?token={token}")
         assert status == 200
         config = json.loads(re.search(r'id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S).group(1))
         names = {ext["name"] for ext in config["federated_extensions"]}
@@ -79,9 +67,4 @@ def test_lab_serves_the_workspace_with_nbgrader_enabled(tmp_path):
         status, body = _get(f"http://127.0.0.1:{port}/formgrader?token={token}")
         assert status == 200 and "formgrader" in body.lower()
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)

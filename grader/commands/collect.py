@@ -31,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
         updated = sorted(s for s in after if s in before and after[s] != before[s])
         total += len(after)
         print(f"{lesson.slug}: {len(after)} submission(s) in submitted/ ({len(new)} new, {len(updated)} updated)")
-    print(f"done; next: python -m grader autograde")
+    print("done; next: python -m grader autograde")
     return 0

@@ -9,18 +9,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from course_lib.manifest import COURSE_ROOT
+from tests.support import free_port, stop_server, wait_for_http
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = COURSE_ROOT / "build" / "test-artifacts"
@@ -29,12 +26,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-dev-shm-usage"]
 
 
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -52,7 +43,7 @@ class Lab:
 
 def start_lab(tmp: Path, *, course_root: Path = COURSE_ROOT, extra_env: dict[str, str] | None = None) -> Lab:
     """Start `python -m grader lab` (what `make lab` runs) on a free port with a temporary home."""
-    port, token = _free_port(), "browser-test-token"
+    port, token = free_port(), "browser-test-token"
     home, workspace, exchange = tmp / "home", tmp / "workspace", tmp / "exchange"
     config_dir = home / ".jupyter"
     config_dir.mkdir(parents=True)
@@ -84,27 +75,16 @@ def start_lab(tmp: Path, *, course_root: Path = COURSE_ROOT, extra_env: dict[str
         cwd=course_root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     lab = Lab(f"http://127.0.0.1:{port}", token, workspace, home, exchange, proc)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{lab.url}/api/status?token={token}", timeout=2) as response:
-                json.load(response)
-            return lab
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop_lab(lab)
-                pytest.fail(f"JupyterLab did not start; log:\n{(tmp / 'jupyterlab.log').read_text()[-3000:]}")
-            time.sleep(0.2)  # polling for the server to come up
+    try:
+        wait_for_http(f"{lab.url}/api/status?token={token}", proc, what="JupyterLab")
+    except RuntimeError as exc:
+        stop_lab(lab)
+        pytest.fail(f"{exc}; log:\n{(tmp / 'jupyterlab.log').read_text()[-3000:]}")
+    return lab
 
 
 def stop_lab(lab: Lab) -> None:
-    lab.process.send_signal(signal.SIGINT)
-    lab.process.send_signal(signal.SIGINT)
-    try:
-        lab.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        lab.process.kill()
-        lab.process.wait()
+    stop_server(lab.process)
 
 
 @pytest.fixture(scope="session")

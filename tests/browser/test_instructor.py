@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 from playwright.sync_api import expect
 
 from course_lib.manifest import load_course
 from grader.synthetic import write_submission
 
-from .conftest import ARTIFACTS, _free_port
+from tests.support import free_port, stop_server, wait_for_http
+
+from .conftest import ARTIFACTS
 from .test_assignments import grader, instructor_course
 
 LESSON = load_course().lessons[0]
@@ -34,7 +33,7 @@ def test_formgrader_shows_autograded_scores(page, tmp_path):
     grader(course, "autograde", LESSON.slug, "--workers", "2", "--quiet")
     expected = {"ada": LESSON.points, "bob": LESSON.points - first.points, "cy": 0.0}
 
-    port, token = _free_port(), "formgrader-token"
+    port, token = free_port(), "formgrader-token"
     home = tmp_path / "instructor-home"
     env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "COURSE_ROOT": str(course)}
@@ -42,14 +41,7 @@ def test_formgrader_shows_autograded_scores(page, tmp_path):
                              f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}"],
                             cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the instructor's JupyterLab did not start"
-                time.sleep(0.2)  # polling for the server to come up
+        wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, what="the instructor's JupyterLab")
         page.goto(f"http://127.0.0.1:{port}/lab?token={token}")
         page.locator(".lm-MenuBar-item", has_text="Nbgrader").click()
         page.locator(".lm-Menu-item[data-command='nbgrader:open-formgrader']").click()
@@ -62,10 +54,4 @@ def test_formgrader_shows_autograded_scores(page, tmp_path):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "formgrader-scores.png"))
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)

@@ -1,0 +1,51 @@
+"""Small helpers shared by the tests: loopback ports, servers that must come up and go down, cell metadata."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+__all__ = ["free_port", "wait_for_http", "stop_server", "nbgrader_meta"]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, *, timeout: float = 120, what: str = "the server") -> None:
+    """Poll ``url`` until it answers; fail early if ``process`` exits. Raises RuntimeError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited with code {process.returncode} before answering {url}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not answer {url} within {timeout:g} s")
+            time.sleep(0.2)  # polling for a server to come up, not a timing assertion
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop a Jupyter server the way Ctrl+C twice does, killing it if it does not stop."""
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def nbgrader_meta(**fields) -> dict:
+    """Cell metadata for an nbgrader cell (schema 3): locked, not graded, unless ``fields`` say otherwise."""
+    base = {"grade": False, "solution": False, "locked": True, "schema_version": 3}
+    base.update(fields)
+    return {"nbgrader": base}
