@@ -307,7 +307,6 @@ def test_hidden_tests_catch_what_the_visible_checks_miss(grade_lesson, slug):
     result = grade_lesson(LESSON, answers)
     detail = _check(result, answers, set(answers))
     for exercise in answers:
-        cell = next(c for c in result.cells if c["grade_id"] == f"{exercise}-tests")
-        printed = "".join(o.get("text", "") for o in cell["record"]["outputs"] if o.get("output_type") == "stream")
-        assert "All visible checks passed" in printed, (exercise, detail[exercise])
-        assert "AssertionError" in detail[exercise], (exercise, detail[exercise])
+        # Visible checks raise CheckFailed; a plain AssertionError comes from the hidden tests after them.
+        # (The grader never reports what a test cell printed, so the success line itself is not visible.)
+        assert detail[exercise].startswith("AssertionError"), (exercise, detail[exercise])
