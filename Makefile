@@ -14,6 +14,7 @@ help:
 	@echo "make generate  - regenerate notebooks/ from solutions/ (course maintainers)"
 	@echo "make check     - course consistency check (manifest, notebooks, releases)"
 	@echo "make demo      - a synthetic class of 30 through release, autograde, feedback, report, export"
+	@echo "make bench     - benchmarks against nbgrader, cachetools and the rest; writes bench/REPORT.md"
 	@echo "make test-browser - only the JupyterLab end-to-end tests (needs Debian's chromium)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -39,6 +40,9 @@ check: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m grader demo $(DEMO_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -101,12 +101,17 @@ def _describe_exit(code: int | None, stderr_tail: str) -> str:
     return f"the notebook's process exited early with code {code}" + (f": {last[0][:300]}" if last[0] else "")
 
 
+# ast.parse is not thread-safe in Python 3.11 (python/cpython#106905): callers may grade in threads.
+_AST_LOCK = threading.Lock()
+
+
 def _imports(sources: list[str]) -> list[str]:
     """Modules the test cells import: the runner imports and watches them before learner code runs."""
     found = {"course_lib", "builtins"}
     for source in sources:
         try:
-            tree = ast.parse(source)
+            with _AST_LOCK:
+                tree = ast.parse(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         for node in ast.walk(tree):

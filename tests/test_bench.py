@@ -1,0 +1,74 @@
+"""The benchmark harness (bench/, `make bench`) at a tiny scale, so it cannot rot.
+
+These tests check that the harness runs and writes its report; they never
+check a measured number (benchmarks report, they do not assert).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import run as bench_run  # noqa: E402
+from bench.report import write_report  # noqa: E402
+
+
+def test_cheap_sections_write_a_report(tmp_path):
+    page, charts = tmp_path / "REPORT.md", tmp_path / "report"
+    assert bench_run.main(["--scale", "tiny", "--sections", "hotpaths,stampede", "--out", str(page),
+                           "--charts", str(charts)]) == 0
+    text = page.read_text(encoding="utf-8")
+    for heading in ("## Targets", "## 4. Cache hot paths", "## 5. Stampede protection and hit ratio",
+                    "lesson 04 SimpleCache", "lesson 07 redis_cache (fakeredis)", "lesson 09 SingleFlight",
+                    "optimal (Belady)", "Load average", "Versions:"):
+        assert heading in text, heading
+    for png in ("hot_paths.png", "stampede.png", "hit_ratio.png"):
+        assert (charts / png).stat().st_size > 1000
+    results = json.loads((charts / "results.json").read_text(encoding="utf-8"))
+    rows = {r["name"]: r for r in results["sections"]["hotpaths"]["rows"]}
+    assert rows["lesson 07 redis_cache (fakeredis)"]["round_trips_hit"] > 0  # the counter saw the commands
+    protections = {r["protection"] for r in results["sections"]["stampede"]["stampede"]["rows"]}
+    assert "cachetools @cached(condition=Condition())" in protections
+    # the page can be rebuilt from the saved numbers alone
+    again = tmp_path / "again.md"
+    assert bench_run.main(["--from-json", str(charts / "results.json"), "--out", str(again),
+                           "--charts", str(tmp_path / "again")]) == 0
+    assert "## 4. Cache hot paths" in again.read_text(encoding="utf-8")
+
+
+def test_a_failed_section_is_reported_not_raised(tmp_path):
+    from bench.common import machine, versions
+
+    results = {"config": bench_run.make_config("tiny").to_dict(), "machine_start": machine(), "versions": versions(),
+               "git": "x", "started": "now", "command": "python -m bench", "seconds": 1.0,
+               "section_seconds": {"grading": 1.0, "hotpaths": 1.0}, "section_load": {"grading": [0, 0],
+                                                                                     "hotpaths": [0, 0]},
+               "sections": {"grading": {"error": "RuntimeError: boom", "traceback": "Traceback ..."},
+                            "hotpaths": {"error": "KeyError: 'x'", "traceback": ""}}}
+    page = write_report(results, tmp_path / "R.md", tmp_path / "c")
+    text = page.read_text(encoding="utf-8")
+    assert "This section failed" in text and "RuntimeError: boom" in text
+
+
+@pytest.mark.slow
+def test_grading_sections_on_the_fixture_course(tmp_path):
+    """Grading, self-check, lesson runs and the breakdown on the grader's two-exercise fixture lesson."""
+    page, charts = tmp_path / "REPORT.md", tmp_path / "report"
+    assert bench_run.main(["--scale", "tiny", "--sections", "lessons,check,breakdown,grading", "--out", str(page),
+                           "--charts", str(charts)]) == 0
+    results = json.loads((charts / "results.json").read_text(encoding="utf-8"))
+    for name in ("lessons", "check", "breakdown", "grading"):
+        assert "error" not in results["sections"][name], results["sections"][name].get("traceback")
+    grading = results["sections"]["grading"]
+    assert grading["throughput"]["submissions"] == 1
+    assert "nbgrader" in grading["throughput"]["variants"]
+    assert grading["throughput"]["score_agreement"]["total"] == 1
+    text = page.read_text(encoding="utf-8")
+    assert "## 1. Grading throughput" in text and "### Where the time goes, per submission" in text
