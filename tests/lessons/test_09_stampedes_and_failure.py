@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import exercise_summary
+
 pytestmark = pytest.mark.slow
 
 LESSON = "09"
@@ -752,10 +754,6 @@ RUNS = [
 ]
 
 
-def _summary(result) -> list[tuple[str, str, str]]:
-    return [(e.id, e.status, e.message[:300]) for e in result.exercises]
-
-
 @pytest.mark.parametrize("bugs", RUNS)
 def test_buggy_implementations_lose_their_points(grade_lesson, bugs):
     result = grade_lesson(LESSON, {ex: code for ex, (code, _) in bugs.items()})
@@ -763,10 +761,10 @@ def test_buggy_implementations_lose_their_points(grade_lesson, bugs):
     statuses = {e.id: e for e in result.exercises}
     for ex in EXERCISES:
         if ex in bugs:
-            assert statuses[ex].status == "failed", _summary(result)
-            assert bugs[ex][1] in statuses[ex].message, (ex, bugs[ex][1], _summary(result))
+            assert statuses[ex].status == "failed", exercise_summary(result)
+            assert bugs[ex][1] in statuses[ex].message, (ex, bugs[ex][1], exercise_summary(result))
         else:
-            assert statuses[ex].status == "passed", _summary(result)
+            assert statuses[ex].status == "passed", exercise_summary(result)
 
 
 @pytest.mark.parametrize("slug", [pytest.param("09-stampedes-and-failure", id="09-stampedes-and-failure")])
@@ -779,4 +777,4 @@ def test_other_correct_designs_get_full_marks(grade_lesson, slug):
         "fallback": FALLBACK_GUARDED_COMMANDS,
     })
     assert result.status == "graded", result.detail
-    assert result.score == result.max_score, _summary(result)
+    assert result.score == result.max_score, exercise_summary(result)

@@ -17,6 +17,7 @@ import pytest
 from course_lib.manifest import COURSE_ROOT, load_course
 from grader.notebooks import read_notebook
 from grader.synthetic import solution_answers
+from tests.support import exercise_summary
 
 pytestmark = pytest.mark.slow
 
@@ -420,10 +421,6 @@ RUNS = [
 _WRONG_KEY_BUGS = {INVAL_NOTHING_ON_ADD_POST, INVAL_DELETE_POST_WRONG_KEY, INVAL_REWRITES_USER_FROM_FIELDS}
 
 
-def _summary(result) -> list[tuple[str, str, str]]:
-    return [(e.id, e.status, e.message[:300]) for e in result.exercises]
-
-
 @pytest.mark.parametrize("bugs", RUNS)
 def test_buggy_implementations_lose_their_points(grade_lesson, bugs):
     result = grade_lesson(LESSON, {ex: code for ex, (code, _) in bugs.items()})
@@ -431,10 +428,10 @@ def test_buggy_implementations_lose_their_points(grade_lesson, bugs):
     statuses = {e.id: e for e in result.exercises}
     for ex in EXERCISES:
         if ex in bugs:
-            assert statuses[ex].status == "failed", _summary(result)
-            assert bugs[ex][1] in statuses[ex].message, (ex, bugs[ex][1], _summary(result))
+            assert statuses[ex].status == "failed", exercise_summary(result)
+            assert bugs[ex][1] in statuses[ex].message, (ex, bugs[ex][1], exercise_summary(result))
         elif not (ex == RESIL and INVAL in bugs and bugs[INVAL][0] in _WRONG_KEY_BUGS):
-            assert statuses[ex].status == "passed", _summary(result)
+            assert statuses[ex].status == "passed", exercise_summary(result)
 
 
 def test_other_correct_designs_get_full_marks(grade_lesson):
@@ -444,4 +441,4 @@ def test_other_correct_designs_get_full_marks(grade_lesson):
         RESIL: RESIL_HEAL_FIRST_DESIGN,
     })
     assert result.status == "graded", result.detail
-    assert result.score == result.max_score, _summary(result)
+    assert result.score == result.max_score, exercise_summary(result)
