@@ -15,7 +15,7 @@ The lessons and the grader import from here:
 """
 
 from . import charts
-from .checks import Check, CheckFailed
+from .checks import Check, CheckFailed, by_reference
 from .clock import FakeClock
 from .config import latency_scale
 from .database import DatabaseError, SlowDatabase
@@ -26,6 +26,7 @@ from .redis_conn import RedisUnavailable, age_keys, clear_namespace, get_redis, 
 from .workloads import hot_key_bursts, optimal_hit_ratio, replay_hit_ratio, uniform, zipf
 
 __all__ = [
+    "by_reference",
     "charts",
     "Check",
     "CheckFailed",

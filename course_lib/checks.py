@@ -21,7 +21,41 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-__all__ = ["Check", "CheckFailed"]
+__all__ = ["Check", "CheckFailed", "by_reference", "passed_by_reference"]
+
+_BY_REFERENCE: dict[int, Any] = {}  # id -> container (kept alive, so its id stays its own)
+
+
+def by_reference(container: Any) -> Any:
+    """Mark a list, dict or set that the learner's code should keep and change in place.
+
+    In a notebook this returns ``container`` unchanged. When the grader runs the
+    tests in its judge process, containers passed to the learner's code are
+    copied (and the changes a call made are copied back when it returns); a
+    container marked here is passed by reference instead, so an object that
+    keeps it (``ReadThroughCache(loader, cache=d)``) changes the test's ``d``.
+
+    >>> d = by_reference({})
+    >>> d, passed_by_reference(d), passed_by_reference({})
+    ({}, True, False)
+    """
+    _BY_REFERENCE[id(container)] = container
+    return container
+
+
+def passed_by_reference(container: Any) -> bool:
+    """Whether ``container`` was marked with :func:`by_reference`."""
+    return _BY_REFERENCE.get(id(container)) is container
+
+
+def _kind(obj: Any) -> str:
+    """'class', 'function', 'callable' or 'object'; a reference from the grader's judge carries its own."""
+    if isinstance(obj, type):
+        return "class"
+    remote = getattr(type(obj), "grader_kind", None)
+    if remote is not None:  # a grader.rpc.RemoteObject: what the object is on the learner's side
+        return obj.grader_kind
+    return "function" if callable(obj) and not isinstance(obj, type) else "object"
 
 
 class CheckFailed(AssertionError):
@@ -45,10 +79,12 @@ class Check:
             self.fail(f"`{name}` is not defined. Run your answer cell (the one that defines `{name}`) "
                       f"before this check, and keep the name exactly `{name}`.")
         obj = self.namespace[name]
-        if kind == "class" and not isinstance(obj, type):
-            self.fail(f"`{name}` should be a class, but it is a {type(obj).__name__}.")
-        if kind == "function" and (isinstance(obj, type) or not callable(obj)):
-            self.fail(f"`{name}` should be a function, but it is a {type(obj).__name__}.")
+        actual = _kind(obj)
+        type_name = getattr(obj, "grader_type", type(obj).__name__).rpartition(".")[2]
+        if kind == "class" and actual != "class":
+            self.fail(f"`{name}` should be a class, but it is a {type_name}.")
+        if kind == "function" and actual not in ("function", "callable"):
+            self.fail(f"`{name}` should be a function, but it is a {type_name}.")
         return obj
 
     def call(self, description: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -87,7 +87,14 @@ class SlowDatabase:
     in a temporary folder that is removed when the object is garbage collected
     or closed. Safe to use from many threads: the latency is paid outside the
     connection lock, so concurrent queries overlap as on a real server.
+
+    When the grader's tests hand a database to a learner's code, that code may
+    query and write it (``__learner_api__``), not read or reset its counters,
+    schedule failures or close it.
     """
+
+    __learner_api__ = frozenset({"get", "get_user", "get_product", "get_post", "posts_by_user", "popular_products",
+                                 "ids", "insert", "update", "delete", "latency"})
 
     def __init__(
         self,

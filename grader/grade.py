@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .assemble import assemble
+from .judge import bound_names
 from .notebooks import NotebookUnreadable, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 from .sandbox import Limits, run_cells
 
@@ -85,9 +86,25 @@ def _exercise_id(tests_cell_id: str) -> str:
     return tests_cell_id[: -len("-tests")] if tests_cell_id.endswith("-tests") else tests_cell_id
 
 
+def tests_run_in(source_nb: Any) -> str:
+    """Where a notebook's test cells run: "judge" (a trusted process, the default) or "kernel".
+
+    A lesson whose tests are not yet written for the judge says so in its notebook
+    metadata: ``{"grader": {"tests": "kernel"}}``.
+    """
+    where = source_nb.metadata.get("grader", {}).get("tests", "judge")
+    if where not in ("judge", "kernel"):
+        raise ValueError(f"notebook metadata grader.tests must be 'judge' or 'kernel', got {where!r}")
+    return where
+
+
+def _text(cell: Any) -> str:
+    return "".join(cell.source) if isinstance(cell.source, list) else cell.source
+
+
 def _release_source(cell: Any) -> str:
     """What a locked cell looks like in the learner's copy (hidden tests removed)."""
-    text = "".join(cell.source) if isinstance(cell.source, list) else cell.source
+    text = _text(cell)
     return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", text, flags=re.S)
 
 
@@ -125,8 +142,13 @@ def grade_notebook(
     except NotebookUnreadable as exc:
         return NotebookResult("unreadable", _all_exercises(source_nb, "not_run", str(exc)), detail=str(exc))
     assembly = assemble(source_nb, submission_nb)
-    cells = [{"source": c.source, "kind": c.kind, "timeout": limits.cell_timeout} for c in assembly.cells]
-    outcome = run_cells(cells, limits=limits, env=grading_env(latency_scale, redis_url))
+    cells = [{"source": c.source, "kind": c.kind, "timeout": limits.cell_timeout, "grade_id": c.grade_id}
+             for c in assembly.cells]
+    judged = tests_run_in(source_nb) == "judge"
+    learner_names = frozenset().union(*(bound_names(c.source) for c in assembly.cells if c.kind == "answer"),
+                                      *(bound_names(_text(c)) for c in source_nb.cells if is_answer(c)))
+    outcome = run_cells(cells, limits=limits, env=grading_env(latency_scale, redis_url), judge=judged,
+                        learner_names=learner_names)
     exercises, figures, executed = [], [], []
     stop_message = outcome.detail or "the notebook stopped before this cell ran"
     for i, cell in enumerate(assembly.cells):

@@ -246,6 +246,19 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
         except BaseException:  # noqa: BLE001 - a missing optional module is the tests' business
             pass
     user_ns = shell.user_ns
+    if init.get("rpc_fd") is not None:  # the tests run in the judge and reach this namespace through a channel
+        import socket
+
+        from .rpc import Endpoint, Policy
+
+        def lookup(name: str) -> Any:
+            try:
+                return user_ns[name]
+            except KeyError:
+                raise NameError(f"name {name!r} is not defined") from None
+
+        endpoint = Endpoint(socket.socket(fileno=int(init["rpc_fd"])), Policy(), name="learner")
+        endpoint.root = lookup
     course_bindings: dict[str, Any] = {}  # names course cells bound to functions/classes/modules
     tests_private: dict[str, Any] = {}  # functions and classes the test cells defined
 

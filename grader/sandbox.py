@@ -231,12 +231,16 @@ def _disk_usage(root: Path, cap_entries: int = 20_000) -> int:
     return total
 
 
-def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str]) -> RunOutcome:
-    """Run ``cells`` (dicts with 'source', 'kind', 'timeout') in a sandboxed child process.
+def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str],
+              judge: bool = False, learner_names: frozenset[str] = frozenset()) -> RunOutcome:
+    """Run ``cells`` (dicts with 'source', 'kind', 'timeout', 'grade_id') in a sandboxed child process.
 
     The child gets the cells one at a time (see ``grader.runner``); every record
     must carry the right index, the nonce of its cell and a valid HMAC, or the
-    run stops as ``crashed`` with the reason.
+    run stops as ``crashed`` with the reason. With ``judge=True`` test cells
+    never reach the child: they run in a trusted process (``grader.judge``)
+    that reaches the learner's names (``learner_names`` always come from the
+    learner) through a narrow channel (``grader.rpc``).
     """
     outcome = RunOutcome()
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
@@ -277,8 +281,13 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
     init = {"key": key.hex(), "max_output_chars": limits.max_output_chars, "cell_timeout": limits.cell_timeout,
             "guard": limits.isolation != "off", "scratch": plan.scratch, "deny": plan.deny, "allow": plan.allow,
             "connect": connect,
-            "preload": _imports([str(c["source"]) for c in cells if c.get("kind") == "tests"]),
+            "preload": ["course_lib"] if judge else _imports([str(c["source"]) for c in cells if c.get("kind") == "tests"]),
             "seed": seed_inside}
+    learner_sock = judge_sock = None
+    judge_client = None
+    if judge:
+        judge_sock, learner_sock = socket.socketpair()
+        init["rpc_fd"] = learner_sock.fileno()
     hidden = _secret_lines(cells)
     read_fd, write_fd = os.pipe()
     errfile = tempfile.TemporaryFile()
@@ -288,16 +297,20 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
         proc = subprocess.Popen(
             [*plan.prefix, sys.executable, "-m", "grader.runner", str(write_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errfile,
-            pass_fds=(write_fd,), cwd=plan.scratch if not plan.prefix or plan.scratch == str(workdir) else "/",
+            pass_fds=(write_fd,) + ((learner_sock.fileno(),) if learner_sock else ()), cwd=plan.scratch if not plan.prefix or plan.scratch == str(workdir) else "/",
             env=env, start_new_session=True,
             preexec_fn=lambda: _limit_resources(limits, nproc=plan.uid is not None or bool(plan.prefix)),
         )
         os.close(write_fd)
         write_fd = -1
+        if judge:
+            learner_sock.close()
+            judge_client = _JudgeClient(judge_sock, env, rundir, limits, learner_names)
+            judge_sock.close()
         channel = _Channel(proc, read_fd, key, start + limits.notebook_timeout,
                            workdir if plan.scratch == str(workdir) else None, limits.disk_bytes)
         channel.send(init)
-        outcome.status, outcome.detail = channel.run(cells, outcome.records)
+        outcome.status, outcome.detail = channel.run(cells, outcome.records, judge_client)
         if outcome.status == "crashed" and not outcome.detail:
             try:  # the runner died: let the wrapper report how, then reap the rest
                 proc.wait(timeout=2)
@@ -319,6 +332,11 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
         errfile.close()
         if proxy:
             proxy.close()
+        for sock in (learner_sock, judge_sock):
+            if sock is not None:
+                sock.close()
+        if judge_client is not None:
+            judge_client.close()
         outcome.seconds = round(time.monotonic() - start, 3)
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(rundir, ignore_errors=True)
@@ -343,9 +361,19 @@ class _Channel:
     def send(self, message: dict[str, Any]) -> None:
         self.queue.put((json.dumps(message) + "\n").encode())
 
-    def run(self, cells: list[dict[str, Any]], records: list[dict[str, Any]]) -> tuple[str, str]:
+    def run(self, cells: list[dict[str, Any]], records: list[dict[str, Any]],
+            judge: "_JudgeClient | None" = None) -> tuple[str, str]:
         try:
             for index, cell in enumerate(cells):
+                kind = cell.get("kind", "")
+                if judge is not None and kind == "tests":
+                    record, problem = judge.ask({"op": "tests", "index": index, "source": str(cell["source"]),
+                                                 "timeout": cell.get("timeout")}, self.deadline)
+                    if record is None:
+                        return problem
+                    record["outputs"] = []  # what a test cell prints may quote hidden tests: never reported
+                    records.append(record)
+                    continue
                 nonce = secrets.token_hex(16)
                 source = str(cell["source"]).encode("utf-8", "surrogatepass")
                 self.send({"index": index, "nonce": nonce, "kind": cell.get("kind", ""),
@@ -357,6 +385,11 @@ class _Channel:
                 record.pop("mac", None)
                 record.pop("nonce", None)
                 records.append(record)
+                if judge is not None and kind == "course":  # the judge runs the course's definitions too
+                    _, problem = judge.ask({"op": "course", "index": index, "source": str(cell["source"]),
+                                            "whole": cell.get("grade_id") == "setup"}, self.deadline)
+                    if problem[0] != "completed":
+                        return problem
             nonce = secrets.token_hex(16)
             self.send({"end": nonce})
             record, problem = self.receive(None, nonce)
@@ -399,6 +432,89 @@ class _Channel:
                 or not isinstance(record.get("outputs", []), list):
             return None, forged
         return record, ("completed", "")
+
+
+class _JudgeClient:
+    """The parent's end of the trusted judge process (``grader.judge``): it runs the test cells."""
+
+    def __init__(self, sock: socket.socket, env: dict[str, str], rundir: Path, limits: Limits,
+                 learner_names: frozenset[str]) -> None:
+        home = rundir / "judge"
+        home.mkdir()
+        judge_env = {**env, "HOME": str(home), "MPLCONFIGDIR": str(home / "mpl")}
+        judge_env.pop("REDIS_URL", None)
+        judge_env["RPC_COUNTS"] = "1"
+        self.errfile = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "grader.judge", str(sock.fileno())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile, pass_fds=(sock.fileno(),),
+            cwd=home, env=judge_env, start_new_session=True,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)),
+        )
+        self.cell_timeout = limits.cell_timeout
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.proc.stdout, selectors.EVENT_READ)
+        self.buffer = b""
+        self._write({"learner_names": sorted(learner_names)})
+
+    def _write(self, message: dict[str, Any]) -> None:
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def ask(self, message: dict[str, Any], deadline: float) -> tuple[dict[str, Any] | None, tuple[str, str]]:
+        """Send one request; wait for its reply until the cell's budget (plus a margin) or the notebook's ends."""
+        try:
+            self._write(message)
+        except (BrokenPipeError, OSError):
+            return None, ("crashed", self._failure())
+        until = min(deadline, time.monotonic() + float(message.get("timeout") or self.cell_timeout) + 10)
+        while b"\n" not in self.buffer:
+            now = time.monotonic()
+            if now >= until:
+                return None, ("timed_out", "the notebook ran past its total time budget and was stopped"
+                              if now >= deadline else "the tests did not finish within their budget")
+            if not self.selector.select(timeout=min(until - now, 1.0)):
+                continue
+            chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+            if not chunk:
+                return None, ("crashed", self._failure())
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        reply = json.loads(line)
+        if reply.get("index") != message.get("index"):
+            return None, ("crashed", "the grader's test process answered out of order")
+        reply.pop("index", None)
+        return reply, ("completed", "")
+
+    def _failure(self) -> str:
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        self.errfile.seek(0, os.SEEK_END)
+        self.errfile.seek(max(0, self.errfile.tell() - 2000))
+        tail = self.errfile.read().decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        return f"the grader's test process failed (exit code {self.proc.returncode}): {tail[0][:300]}"
+
+    def close(self) -> None:
+        try:
+            self._write({"op": "end"})
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass
+        self.errfile.seek(0); print(self.errfile.read().decode()[-3000:])
+        _kill(self.proc)
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self.selector.close()
+        self.errfile.close()
 
 
 def _feed(proc: subprocess.Popen, messages: queue.SimpleQueue) -> None:

@@ -1,0 +1,833 @@
+"""A narrow object channel between the trusted judge and the learner's process.
+
+Each side holds an :class:`Endpoint` on one end of a socket pair. Plain data
+(None, bool, int, float, str, bytes and exact tuples, lists, dicts, sets and
+frozensets of plain data) crosses **by value**; anything else crosses **by
+reference** and arrives as a :class:`RemoteObject` whose operations (calls,
+attributes, items, iteration, ``repr``) are requests to the side that owns it.
+Nothing is ever unpickled: a peer can only send data and references to
+objects it owns or was given.
+
+Every incoming request runs in a worker thread of its own, so a call into the
+learner's code may call back into the judge (a loader, a clock, a database)
+and calls from several judge threads run concurrently in the learner's
+process, as they would in one interpreter.
+
+What a peer may do to objects of this side is decided by a :class:`Policy`:
+the learner's side serves the judge everything; the judge serves the learner
+only the public API of what the tests passed in (see
+:class:`JudgePolicy`). Equality and hashing of a remote object are by
+identity and are computed locally: the learner's ``__eq__`` never decides
+anything in the judge.
+
+>>> import socket, threading
+>>> a, b = socket.socketpair()
+>>> judge, learner = Endpoint(a, JudgePolicy(), name="judge"), Endpoint(b, Policy(), name="learner")
+>>> learner.root = {"double": lambda x: [x, x]}.__getitem__
+>>> double = judge.lookup("double")
+>>> double(21), double.grader_kind
+([21, 21], 'function')
+>>> judge.close(); learner.close()
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import functools
+import importlib
+import inspect
+import itertools
+import json
+import socket
+import select
+import struct
+import sys
+import threading
+import time
+import types
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+__all__ = ["Endpoint", "Policy", "JudgePolicy", "RemoteObject", "RemoteError", "ChannelClosed",
+           "ProtocolError", "MAX_FRAME_BYTES"]
+
+MAX_FRAME_BYTES = 16 * 1024 * 1024  # one message; a bigger one ends the channel
+MAX_DEPTH = 64  # nesting of containers in one value
+MAX_ITEMS = 200_000  # plain values in one message
+MAX_TEXT = 4_000  # characters of a repr/str or an error message
+WORKERS = 64  # requests served at once (nested callbacks and concurrent callers)
+
+_PLAIN = (type(None), bool, int, float, str)
+# exceptions a peer may raise on this side by name; anything else arrives as RemoteError
+_EXCEPTION_MODULES = ("course_lib.", "redis.exceptions", "cachetools", "json.decoder", "sqlite3")
+
+
+class ChannelClosed(ConnectionError):
+    """The other side went away (the learner's process ended, or was stopped)."""
+
+
+class ProtocolError(ConnectionError):
+    """The other side sent something that is not a valid message; the channel is closed."""
+
+
+class RemoteError(Exception):
+    """An exception of a type this side does not know, raised by the other side."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name, self.message = type_name, message
+
+
+def _kind(obj: Any) -> str:
+    if isinstance(obj, type):
+        return "class"
+    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)):
+        return "function"
+    if callable(obj) and hasattr(obj, "__wrapped__"):  # lru_cache and other decorated functions
+        return "function"
+    return "callable" if callable(obj) else "object"
+
+
+class Policy:
+    """What the peer may do with this side's objects. The default allows everything."""
+
+    def getattr(self, obj: Any, name: str) -> Any:
+        return getattr(obj, name)
+
+    def setattr(self, obj: Any, name: str, value: Any) -> None:
+        setattr(obj, name, value)
+
+    def delattr(self, obj: Any, name: str) -> None:
+        delattr(obj, name)
+
+    def call(self, obj: Any) -> Callable[..., Any]:
+        return obj
+
+
+class JudgePolicy(Policy):
+    """The learner may use the public API of what the tests passed in, and nothing else.
+
+    A class may declare ``__learner_api__``, the names the learner's code may
+    use (``"__call__"`` to call the object): a ``SlowDatabase`` lets it query,
+    not reset its counters; a ``FakeClock`` lets it read the time, not move
+    it. Without a declaration, public methods and attributes are allowed,
+    except those in :attr:`DENIED` (a Redis client's connection pool and
+    response callbacks would let it change what the judge's client reports).
+    Names starting with ``_`` and every ``setattr`` are refused.
+    """
+
+    DENIED = frozenset({"connection_pool", "connection", "response_callbacks", "set_response_callback",
+                        "get_connection_kwargs", "set_retry", "get_retry", "get_encoder", "close", "reset",
+                        "auto_close_connection_pool", "single_connection_client", "nodes_manager"})
+
+    @staticmethod
+    def _api(obj: Any) -> frozenset[str] | None:
+        api = getattr(type(obj), "__learner_api__", None)
+        return frozenset(api) if api is not None else None
+
+    def getattr(self, obj: Any, name: str) -> Any:
+        api = self._api(obj)
+        if name in ("__name__", "__qualname__") and name not in (api or ()):
+            return getattr(obj, name)
+        if name.startswith("_") or (api is not None and name not in api) or (api is None and name in self.DENIED):
+            raise AttributeError(f"the tests' {type(obj).__name__} does not let your code use .{name}")
+        return getattr(obj, name)
+
+    def setattr(self, obj: Any, name: str, value: Any) -> None:
+        raise AttributeError(f"the tests' {type(obj).__name__} is read-only to your code (tried to set .{name})")
+
+    def delattr(self, obj: Any, name: str) -> None:
+        raise AttributeError(f"the tests' {type(obj).__name__} is read-only to your code (tried to delete .{name})")
+
+    def call(self, obj: Any) -> Callable[..., Any]:
+        api = self._api(obj)
+        if api is not None and "__call__" not in api:
+            raise TypeError(f"the tests' {type(obj).__name__} is not callable by your code")
+        return obj
+
+
+class _Pending:
+    __slots__ = ("event", "reply")
+
+    def __init__(self) -> None:
+        self.event, self.reply = threading.Event(), None
+
+
+class Endpoint:
+    """One side of the channel: serves the peer's requests and sends this side's."""
+
+    def __init__(self, sock: socket.socket, policy: Policy, *, name: str = "",
+                 on_close: Callable[[str], None] | None = None, prefer_callers: float = 0.0) -> None:
+        self.sock, self.policy, self.name, self.on_close = sock, policy, name, on_close
+        self.root: Callable[[str], Any] | None = None  # answers lookup(name) from the peer
+        self.by_reference: Callable[[Any], bool] = lambda value: False  # lists/dicts/sets not to copy
+        self.requests = 0  # sent so far (the cost of a test, for authors)
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._pending_lock = threading.Lock()
+        self._exported: dict[int, Any] = {}  # ref -> object (kept alive for the channel's life)
+        self._export_ids: dict[int, int] = {}  # id(object) -> ref
+        self._export_lock = threading.Lock()
+        self._proxies: weakref.WeakValueDictionary[int, RemoteObject] = weakref.WeakValueDictionary()
+        self._proxy_lock = threading.Lock()
+        self.prefer_callers = prefer_callers
+        self._role = threading.Lock()  # held by the one thread reading the socket
+        self._state = threading.Condition()  # guards the counters below
+        self._callers = 0  # threads waiting for a reply (they read the socket themselves)
+        self._quiet_since = 0.0  # when the last caller got its reply
+        self._threads = self._free = 0  # background readers, and those not busy serving a request
+        self._executor: ThreadPoolExecutor | None = None
+        self.closed: str = ""
+        self._spawn_reader()
+
+    # --- values -----------------------------------------------------------------------------------
+    def _export(self, obj: Any) -> dict[str, Any]:
+        with self._export_lock:
+            ref = self._export_ids.get(id(obj))
+            if ref is None or self._exported.get(ref) is not obj:
+                ref = len(self._exported) + 1
+                self._exported[ref] = obj
+                self._export_ids[id(obj)] = ref
+        kind = _kind(obj)
+        data = {"r": ref, "k": kind, "n": f"{type(obj).__module__}.{type(obj).__qualname__}"[:200]}
+        if kind != "object":
+            data["q"] = str(getattr(obj, "__qualname__", getattr(obj, "__name__", "")) or "")[:200]
+            try:
+                data["s"] = [[p.name, int(p.kind), p.default is not p.empty,
+                              p.default if type(p.default) in _PLAIN else repr(p.default)[:100],
+                              type(p.default) not in _PLAIN]
+                             for p in list(inspect.signature(obj).parameters.values())[:50]]
+            except (TypeError, ValueError):
+                pass
+        return data
+
+    def encode(self, value: Any, depth: int = 0) -> Any:
+        kind = type(value)
+        if depth > MAX_DEPTH:
+            raise ValueError("a value nested more than 64 levels deep cannot cross the channel")
+        if kind in _PLAIN:
+            return value
+        if isinstance(value, RemoteObject) and value._rpc_endpoint is self:
+            return {"y": value._rpc_ref}
+        if kind in (list, dict, set) and self.by_reference(value):
+            return self._export(value)
+        if kind is bytes:
+            return {"b": base64.b64encode(value).decode("ascii")}
+        if kind is list:
+            return {"l": [self.encode(v, depth + 1) for v in value]}
+        if kind is tuple:
+            return {"t": [self.encode(v, depth + 1) for v in value]}
+        if kind is dict:
+            return {"d": [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in list(value.items())]}
+        if kind is set:
+            return {"s": [self.encode(v, depth + 1) for v in list(value)]}
+        if kind is frozenset:
+            return {"f": [self.encode(v, depth + 1) for v in value]}
+        if isinstance(value, types.ModuleType):
+            raise TypeError(f"a module ({value.__name__}) cannot cross the channel: import it on the other side")
+        return self._export(value)
+
+    def decode(self, data: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+        budget = budget if budget is not None else [MAX_ITEMS]
+        budget[0] -= 1
+        if budget[0] < 0 or depth > MAX_DEPTH:
+            raise ProtocolError("a value too large or too deeply nested")
+        if type(data) in _PLAIN:
+            return data
+        if type(data) is not dict or not 1 <= len(data) <= 5:
+            raise ProtocolError(f"not a value: {type(data).__name__}")
+        if "r" in data:
+            ref, kind, name = data.get("r"), data.get("k"), data.get("n")
+            qualname, signature = data.get("q", ""), data.get("s")
+            if type(ref) is not int or type(kind) is not str or type(name) is not str or type(qualname) is not str \
+                    or (signature is not None and type(signature) is not list):
+                raise ProtocolError("a malformed reference")
+            return self._proxy(ref, kind, name, qualname, signature)
+        (tag, body), = data.items()
+        if tag == "y":
+            obj = self._exported.get(body) if type(body) is int else None
+            if obj is None and body not in self._exported:
+                raise ProtocolError("a reference to an object this side never sent")
+            return obj
+        if tag == "b" and type(body) is str:
+            return base64.b64decode(body)
+        if type(body) is not list:
+            raise ProtocolError(f"a malformed {tag!r} value")
+        items = [self.decode(v, depth + 1, budget) for v in body] if tag != "d" else None
+        if tag == "l":
+            return items
+        if tag == "t":
+            return tuple(items)
+        if tag in ("s", "f"):
+            try:
+                return set(items) if tag == "s" else frozenset(items)
+            except TypeError as exc:
+                raise ProtocolError(f"an unhashable set item: {exc}") from None
+        if tag == "d":
+            out = {}
+            for pair in body:
+                if type(pair) is not list or len(pair) != 2:
+                    raise ProtocolError("a malformed dict item")
+                try:
+                    out[self.decode(pair[0], depth + 1, budget)] = self.decode(pair[1], depth + 1, budget)
+                except TypeError as exc:
+                    raise ProtocolError(f"an unhashable dict key: {exc}") from None
+            return out
+        raise ProtocolError(f"an unknown value tag {tag!r}")
+
+    def _proxy(self, ref: int, kind: str, type_name: str, qualname: str, signature: list | None) -> "RemoteObject":
+        with self._proxy_lock:
+            proxy = self._proxies.get(ref)
+            if proxy is None:
+                proxy = RemoteObject(self, ref, kind[:20], type_name[:200], qualname[:200], signature)
+                self._proxies[ref] = proxy
+            return proxy
+
+    # --- wire -------------------------------------------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> None:
+        data = json.dumps(message, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        if len(data) > MAX_FRAME_BYTES:
+            raise ValueError(f"a value of {len(data):,} bytes is too large to cross the channel "
+                             f"(limit {MAX_FRAME_BYTES:,})")
+        with self._send_lock:
+            if self.closed:
+                raise ChannelClosed(self.closed)
+            try:
+                self.sock.sendall(struct.pack(">I", len(data)) + data)
+            except OSError as exc:
+                raise ChannelClosed(f"the other side is gone ({exc})") from None
+
+    def _recv_exactly(self, n: int) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            try:
+                chunk = self.sock.recv(min(n - got, 1 << 20))
+            except OSError as exc:
+                raise ChannelClosed(f"the channel failed: {exc}") from None
+            if not chunk:
+                raise ChannelClosed("the other side closed the channel")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def _read_message(self) -> dict[str, Any] | None:
+        """With the reading role held: the next message, or None if none arrived within a short wait."""
+        try:
+            ready, _, _ = select.select([self.sock], [], [], 0.05)
+        except (OSError, ValueError):
+            raise ChannelClosed(self.closed or "the channel was closed") from None
+        if not ready:
+            return None
+        (size,) = struct.unpack(">I", self._recv_exactly(4))
+        if size > MAX_FRAME_BYTES:
+            raise ProtocolError(f"a message of {size:,} bytes (limit {MAX_FRAME_BYTES:,})")
+        try:
+            message = json.loads(self._recv_exactly(size))
+        except (ValueError, RecursionError) as exc:
+            raise ProtocolError(f"a message that is not JSON ({type(exc).__name__})") from None
+        if type(message) is not dict:
+            raise ProtocolError("a message that is not an object")
+        if "re" in message:
+            with self._pending_lock:
+                pending = self._pending.pop(message["re"], None) if type(message["re"]) is int else None
+            if pending is None:
+                raise ProtocolError("a reply to a request this side never made")
+            pending.reply = message
+            pending.event.set()
+            return None
+        return message
+
+    def _fail(self, exc: BaseException) -> None:
+        if isinstance(exc, ProtocolError):
+            self._shut(f"the other side broke the protocol: {exc}")
+        elif isinstance(exc, ChannelClosed):
+            self._shut(str(exc))
+        else:
+            self._shut(f"the channel failed: {type(exc).__name__}: {exc}")
+
+    # Threads. A caller waiting for its reply reads the socket itself when no one else is (two thread
+    # wake-ups per call, as in a plain ping-pong); requests it reads go to the executor, never run in the
+    # caller's thread (it may hold the learner's locks). Background readers read when no caller is
+    # waiting; one that reads a request gives the reading role to another reader and serves it itself.
+    def _spawn_reader(self) -> None:
+        with self._state:
+            if self._threads >= WORKERS or self.closed:
+                return
+            self._threads += 1
+            self._free += 1
+        threading.Thread(target=self._reader_loop, name=f"rpc-{self.name}-reader", daemon=True).start()
+
+    def _callers_read(self) -> bool:
+        return self._callers > 0 or (self.prefer_callers > 0
+                                     and time.monotonic() - self._quiet_since < self.prefer_callers)
+
+    def _reader_loop(self) -> None:
+        try:
+            while True:
+                with self._state:
+                    while not self.closed and self._callers_read():
+                        self._state.wait(max(self.prefer_callers, 0.01))
+                    if self.closed or self._free > 2:  # enough readers are idle: this one retires
+                        return
+                if not self._role.acquire(timeout=0.05):
+                    continue
+                try:
+                    message = self._read_message()
+                finally:
+                    self._role.release()
+                    if self._callers:
+                        self._wake_callers()
+                if message is None:
+                    continue
+                with self._state:
+                    self._free -= 1
+                    spare = self._free > 0
+                if not spare:
+                    self._spawn_reader()
+                try:
+                    self._serve(message)
+                finally:
+                    with self._state:
+                        self._free += 1
+        except BaseException as exc:  # noqa: BLE001 - the channel is over
+            self._fail(exc)
+        finally:
+            with self._state:
+                self._threads -= 1
+                self._free -= 1
+
+    def _hand_off(self, message: dict[str, Any]) -> None:
+        if self._executor is None:
+            with self._state:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"rpc-{self.name}")
+        try:
+            self._executor.submit(self._serve, message)
+        except RuntimeError:  # shut down
+            pass
+
+    def _wake_callers(self) -> None:
+        """The reading role is free: every waiting caller looks again (one of them takes it)."""
+        with self._pending_lock:
+            waiting = list(self._pending.values())
+        for other in waiting:
+            other.event.set()
+
+    def _wait(self, pending: _Pending) -> None:
+        with self._state:
+            self._callers += 1
+        try:
+            while pending.reply is None and not self.closed:
+                pending.event.clear()
+                if pending.reply is not None:
+                    break
+                if self._role.acquire(blocking=False):
+                    try:
+                        while pending.reply is None and not self.closed:
+                            message = self._read_message()
+                            if message is not None:
+                                self._hand_off(message)
+                    except (ProtocolError, ChannelClosed) as exc:
+                        self._fail(exc)
+                    finally:
+                        self._role.release()
+                        self._wake_callers()
+                else:
+                    pending.event.wait(0.05)  # short waits: a timeout raised in this thread gets through
+        finally:
+            with self._state:
+                self._callers -= 1
+                self._quiet_since = time.monotonic()
+                self._state.notify_all()
+
+    def _shut(self, reason: str) -> None:
+        with self._send_lock:
+            if self.closed:
+                return
+            self.closed = reason
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        with self._pending_lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for p in pending:
+            p.event.set()
+        if self.on_close:
+            self.on_close(reason)
+
+    def close(self) -> None:
+        self._shut("closed by this side")
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # --- requests ---------------------------------------------------------------------------------
+    def request(self, op: str, **fields: Any) -> Any:
+        """Send one request and wait for its reply; raise what the other side raised."""
+        ident = next(self._ids)
+        self.requests += 1
+        pending = _Pending()
+        with self._pending_lock:
+            self._pending[ident] = pending
+        self._send({"id": ident, "op": op, **fields})
+        self._wait(pending)
+        reply = pending.reply
+        if reply is None:
+            raise ChannelClosed(self.closed or "the channel closed")
+        if "err" in reply:
+            raise self._exception(reply["err"])
+        return reply.get("ok")
+
+    def lookup(self, name: str) -> Any:
+        """The value the other side's root gives for ``name`` (a learner's global, say).
+
+        A module is this side's own import of the same name (a standard-library
+        module or one already imported here), never the other side's.
+        """
+        value = self.request("lookup", name=str(name))
+        if type(value) is dict and set(value) == {"mod"}:
+            module = str(value["mod"])
+            if module in sys.modules or module.partition(".")[0] in sys.stdlib_module_names:
+                return importlib.import_module(module)
+            raise NameError(f"module {module!r} is not available to the tests")
+        return self.decode(value)
+
+    def _exception(self, err: Any) -> BaseException:
+        if type(err) is not dict:
+            return ProtocolError("a malformed error")
+        type_name, message = str(err.get("type", "Error"))[:200], str(err.get("msg", ""))[:MAX_TEXT]
+        module, _, qualname = type_name.rpartition(".")
+        cls = None
+        if module == "builtins":
+            cls = builtins.__dict__.get(qualname)
+        elif module == "course_lib" or module.startswith(_EXCEPTION_MODULES):
+            try:
+                cls = getattr(importlib.import_module(module), qualname, None)
+            except ImportError:
+                cls = None
+        if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, (ChannelClosed,)):
+            args = err.get("args")
+            try:
+                decoded = self.decode(args) if args is not None else None
+                exc = cls(*decoded) if type(decoded) is tuple else cls(message)
+            except Exception:  # noqa: BLE001 - a constructor with another signature
+                try:
+                    exc = cls(message)
+                except Exception:  # noqa: BLE001
+                    return RemoteError(type_name, message)
+            return exc
+        return RemoteError(qualname or type_name, message)
+
+    def _serve(self, message: dict[str, Any]) -> None:
+        ident = message.get("id")
+        try:
+            result = self._perform(message)
+            reply = {"re": ident, "ok": result}
+        except BaseException as exc:  # noqa: BLE001 - whatever happened is the caller's to know
+            reply = {"re": ident, "err": self._describe(exc)}
+        try:
+            self._send(reply)
+        except (ChannelClosed, ValueError) as exc:
+            if isinstance(exc, ValueError):
+                try:
+                    self._send({"re": ident, "err": {"type": "builtins.ValueError", "msg": str(exc)}})
+                except ChannelClosed:
+                    pass
+
+    def _describe(self, exc: BaseException) -> dict[str, Any]:
+        cls = type(exc)
+        if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt, a timeout: never re-raised as such
+            return {"type": "RemoteError", "msg": f"{cls.__name__} in the other process"}
+        try:
+            message = str(exc)[:MAX_TEXT]
+        except BaseException:  # noqa: BLE001 - a learner's __str__ may raise
+            message = "(the message could not be read)"
+        err: dict[str, Any] = {"type": f"{cls.__module__}.{cls.__qualname__}"[:200], "msg": message}
+        if isinstance(exc, RemoteError):
+            err["type"] = exc.type_name
+            err["msg"] = exc.message
+        else:
+            try:
+                if all(type(a) in _PLAIN for a in exc.args):
+                    err["args"] = self.encode(tuple(exc.args))
+            except Exception:  # noqa: BLE001
+                pass
+        return err
+
+    def _target(self, message: dict[str, Any]) -> Any:
+        ref = message.get("ref")
+        if type(ref) is not int or ref not in self._exported:
+            raise ProtocolError("a request for an object this side never sent")
+        return self._exported[ref]
+
+    def _perform(self, message: dict[str, Any]) -> Any:  # noqa: C901 - one dispatch table
+        op = message.get("op")
+        if op == "lookup":
+            if self.root is None:
+                raise NameError("nothing to look up on this side")
+            value = self.root(str(message.get("name")))
+            if isinstance(value, types.ModuleType):
+                return {"mod": value.__name__}
+            return self.encode(value)
+        obj = self._target(message)
+        policy = self.policy
+        if op == "getattr":
+            name = str(message.get("name"))
+            value = policy.getattr(obj, name)
+            if getattr(value, "__self__", None) is obj and callable(getattr(type(obj), name, None)):
+                return {"m": name}  # a method of the class: the caller calls it by name from now on
+            return self.encode(value)
+        if op == "callattr":
+            name = str(message.get("name"))
+            fn = policy.call(policy.getattr(obj, name))
+        elif op == "call":
+            fn = policy.call(obj)
+        else:
+            fn = None
+        if fn is not None:
+            args = self.decode(message.get("args", {"t": []}))
+            kwargs = self.decode(message.get("kwargs", {"d": []}))
+            if type(args) is not tuple or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+                raise ProtocolError("malformed call arguments")
+            result = fn(*args, **kwargs)
+            restore = message.get("restore")
+            if restore:  # the caller's mutable arguments, as the call left them
+                return {"v": self.encode(result),
+                        "a": [self.encode(args[i]) if type(i) is int and 0 <= i < len(args) else None
+                              for i in restore]}
+            return self.encode(result)
+        if op == "setattr":
+            policy.setattr(obj, str(message.get("name")), self.decode(message.get("value")))
+            return None
+        if op == "delattr":
+            policy.delattr(obj, str(message.get("name")))
+            return None
+        if op in ("getitem", "contains", "delitem"):
+            key = self.decode(message.get("key"))
+            if op == "getitem":
+                return self.encode(obj[key])
+            if op == "contains":
+                return bool(key in obj)
+            del obj[key]
+            return None
+        if op == "setitem":
+            obj[self.decode(message.get("key"))] = self.decode(message.get("value"))
+            return None
+        if op == "len":
+            return int(len(obj))
+        if op == "bool":
+            return bool(obj)
+        if op == "iter":
+            return self.encode(iter(obj))
+        if op == "next":
+            return self.encode(next(obj))
+        if op in ("repr", "str"):
+            return str(repr(obj) if op == "repr" else str(obj))[:MAX_TEXT]
+        if op in ("enter", "exit"):
+            if op == "enter":
+                return self.encode(type(obj).__enter__(obj))
+            return bool(type(obj).__exit__(obj, None, None, None))
+        raise ProtocolError(f"an unknown request {op!r}")
+
+
+class RemoteObject:
+    """An object that lives on the other side; every operation is a request.
+
+    ``==`` and ``hash`` are identity: two references are equal when they name
+    the same remote object. ``grader_kind`` says what it is ("function",
+    "class", "callable" or "object") and ``grader_type`` its type's name.
+    """
+
+    __slots__ = ("_rpc_endpoint", "_rpc_ref", "grader_kind", "grader_type", "_rpc_methods", "_rpc_name",
+                 "_rpc_signature", "__weakref__")
+
+    def __init__(self, endpoint: Endpoint, ref: int, kind: str, type_name: str, qualname: str = "",
+                 signature: list | None = None) -> None:
+        object.__setattr__(self, "_rpc_endpoint", endpoint)
+        object.__setattr__(self, "_rpc_ref", ref)
+        object.__setattr__(self, "grader_kind", kind)
+        object.__setattr__(self, "grader_type", type_name)
+        object.__setattr__(self, "_rpc_methods", {})
+        object.__setattr__(self, "_rpc_name", qualname)
+        object.__setattr__(self, "_rpc_signature", signature)
+
+    @property
+    def __signature__(self) -> inspect.Signature | None:  # noqa: PLW3201 - what inspect.signature reads
+        return _signature(self._rpc_signature) if self._rpc_signature is not None else None
+
+    def _rpc(self, op: str, **fields: Any) -> Any:
+        return self._rpc_endpoint.request(op, ref=self._rpc_ref, **fields)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("__name__", "__qualname__") and self._rpc_name:  # what functools.wraps and messages read
+            return self._rpc_name if name == "__qualname__" else self._rpc_name.rpartition(".")[2]
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        method = self._rpc_methods.get(name)
+        if method is not None:
+            return method
+        value = self._rpc("getattr", name=name)
+        if type(value) is dict and "m" in value and len(value) == 1:
+            method = _RemoteMethod(self, name)
+            self._rpc_methods[name] = method
+            return method
+        return self._rpc_endpoint.decode(value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._rpc("setattr", name=name, value=self._rpc_endpoint.encode(value))
+
+    def __delattr__(self, name: str) -> None:
+        self._rpc("delattr", name=name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _call(self, "call", None, args, kwargs)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._rpc_endpoint.decode(self._rpc("getitem", key=self._rpc_endpoint.encode(key)))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        ep = self._rpc_endpoint
+        self._rpc("setitem", key=ep.encode(key), value=ep.encode(value))
+
+    def __delitem__(self, key: Any) -> None:
+        self._rpc("delitem", key=self._rpc_endpoint.encode(key))
+
+    def __contains__(self, key: Any) -> bool:
+        return self._rpc("contains", key=self._rpc_endpoint.encode(key)) is True
+
+    def __len__(self) -> int:
+        n = self._rpc("len")
+        if type(n) is not int or n < 0:
+            raise TypeError("len() of a remote object was not a non-negative int")
+        return n
+
+    def __bool__(self) -> bool:
+        return self._rpc("bool") is True
+
+    def __iter__(self) -> Any:
+        iterator = self._rpc_endpoint.decode(self._rpc("iter"))
+        if not isinstance(iterator, RemoteObject):
+            raise TypeError("iter() of a remote object did not give an iterator")
+        return _RemoteIterator(iterator)
+
+    def __next__(self) -> Any:
+        return self._rpc_endpoint.decode(self._rpc("next"))
+
+    def __enter__(self) -> Any:
+        return self._rpc_endpoint.decode(self._rpc("enter"))
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        return self._rpc("exit") is True
+
+    def __repr__(self) -> str:
+        try:
+            text = self._rpc("repr")
+        except Exception:  # noqa: BLE001 - a repr must not fail the caller's message
+            return f"<{self.grader_type} object>"
+        return str(text)[:MAX_TEXT]
+
+    def __str__(self) -> str:
+        text = self._rpc("str")
+        return str(text)[:MAX_TEXT] if type(text) is str else repr(self)
+
+    def __eq__(self, other: Any) -> bool:
+        return self is other
+
+    def __ne__(self, other: Any) -> bool:
+        return self is not other
+
+    def __hash__(self) -> int:
+        return object.__hash__(self)
+
+
+class _Default:
+    """A default value that is not a literal: shown as its source, never evaluated."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_KINDS = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.VAR_POSITIONAL,
+          inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD)
+
+
+def _signature(params: list) -> inspect.Signature | None:
+    """Rebuild a signature sent as [name, kind, has a default, the default or its repr, is a repr] items."""
+    P = inspect.Parameter
+    try:
+        return inspect.Signature([
+            P(str(name), _KINDS[kind],
+              default=P.empty if not has_default else _Default(str(default)) if is_repr else default)
+            for name, kind, has_default, default, is_repr in params])
+    except (ValueError, TypeError, IndexError):
+        return None
+
+
+class _RemoteMethod:
+    """``obj.name`` where ``name`` is a method of the remote object's class: one request per call."""
+
+    __slots__ = ("owner", "name", "grader_kind")
+
+    def __init__(self, owner: RemoteObject, name: str) -> None:
+        self.owner, self.name, self.grader_kind = owner, name, "function"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _call(self.owner, "callattr", self.name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<method {self.name} of {self.owner.grader_type} object>"
+
+
+class _RemoteIterator:
+    __slots__ = ("remote",)
+
+    def __init__(self, remote: RemoteObject) -> None:
+        self.remote = remote
+
+    def __iter__(self) -> "_RemoteIterator":
+        return self
+
+    def __next__(self) -> Any:
+        return next(self.remote)
+
+
+_MUTABLE = (list, dict, set)
+
+
+def _call(target: RemoteObject, op: str, name: str | None, args: tuple, kwargs: dict[str, Any]) -> Any:
+    """A call across the channel; lists, dicts and sets passed in get the changes the callee made."""
+    ep = target._rpc_endpoint
+    restore = [i for i, a in enumerate(args) if type(a) in _MUTABLE]
+    fields: dict[str, Any] = {"args": ep.encode(tuple(args)), "kwargs": ep.encode(dict(kwargs))}
+    if name is not None:
+        fields["name"] = name
+    if restore:
+        fields["restore"] = restore
+    reply = target._rpc(op, **fields)
+    if not restore:
+        return ep.decode(reply)
+    if type(reply) is not dict or set(reply) != {"v", "a"} or type(reply["a"]) is not list \
+            or len(reply["a"]) != len(restore):
+        raise ProtocolError("a malformed reply to a call")
+    for index, state in zip(restore, reply["a"]):
+        original, new = args[index], ep.decode(state)
+        if type(new) is not type(original):
+            continue
+        original.clear()
+        if isinstance(original, dict):
+            original.update(new)
+        elif isinstance(original, list):
+            original.extend(new)
+        else:
+            original.update(new)
+    return ep.decode(reply["v"])
