@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import fakeredis
@@ -39,11 +39,14 @@ __all__ = [
     "is_embedded",
     "clear_namespace",
     "age_keys",
+    "on_outage",
+    "use_embedded_server",
 ]
 
 REDIS_URL_ENV = "REDIS_URL"
 _SCHEMES = ("redis", "rediss", "unix")
 _EMBEDDED_SERVER = fakeredis.FakeServer()
+_OUTAGE_LISTENERS: list[Callable[[bool], None]] = []
 
 
 class RedisUnavailable(ConnectionError):
@@ -56,6 +59,20 @@ def _redacted(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def on_outage(listener: Callable[[bool], None]) -> None:
+    """Call ``listener(True)`` when a ``redis_outage`` block starts and ``listener(False)`` when it ends.
+
+    The grader uses it to cut off the learner's process too while a test simulates an outage.
+    """
+    _OUTAGE_LISTENERS.append(listener)
+
+
+def use_embedded_server(server: fakeredis.FakeServer) -> None:
+    """Make ``get_redis()`` (without ``REDIS_URL``) use ``server`` from now on (the grader's judge shares its own)."""
+    global _EMBEDDED_SERVER
+    _EMBEDDED_SERVER = server
 
 
 def get_redis(url: str | None = None, *, decode_responses: bool = True) -> redis.Redis:
@@ -107,6 +124,18 @@ def redis_outage(client: redis.Redis) -> Iterator[None]:
     server only ``client`` is (its connections are pointed at a closed port),
     so other users of the server are not disturbed. Service resumes on exit.
     """
+    for listener in _OUTAGE_LISTENERS:
+        listener(True)
+    try:
+        with _cut_off(client):
+            yield
+    finally:
+        for listener in _OUTAGE_LISTENERS:
+            listener(False)
+
+
+@contextlib.contextmanager
+def _cut_off(client: redis.Redis) -> Iterator[None]:
     if is_embedded(client):
         server = client.connection_pool.connection_kwargs["server"]
         server.connected = False

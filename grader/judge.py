@@ -29,16 +29,21 @@ import builtins
 import ctypes
 import io
 import json
+import os
 import socket
 import sys
 import threading
 import time
 from contextlib import redirect_stderr, redirect_stdout
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from course_lib.checks import passed_by_reference
 
 from .rpc import ChannelClosed, Endpoint, JudgePolicy, RemoteError
+
+if TYPE_CHECKING:
+    from .redis_gateway import EmbeddedRedisServer, RedisProxy
 
 __all__ = ["main", "LearnerNamespace", "definitions"]
 
@@ -199,6 +204,22 @@ class Judge:
         return record
 
 
+def _serve_redis(socket_path: Path) -> "RedisProxy | EmbeddedRedisServer":
+    """Serve the learner's Redis socket: a proxy to REDIS_URL, or a fakeredis server the tests share."""
+    from course_lib import redis_conn
+
+    from .redis_gateway import EmbeddedRedisServer, RedisProxy
+
+    url = os.environ.get(redis_conn.REDIS_URL_ENV)
+    if url:
+        gateway: RedisProxy | EmbeddedRedisServer = RedisProxy(url, socket_path)
+    else:
+        gateway = EmbeddedRedisServer(socket_path)
+        redis_conn.use_embedded_server(gateway.server)
+    redis_conn.on_outage(gateway.set_outage)
+    return gateway
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(argv[0]))
@@ -207,8 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = Endpoint(sock, JudgePolicy(), name="judge", prefer_callers=0.005)
     endpoint.by_reference = passed_by_reference
     init = json.loads(sys.stdin.readline())
+    gateway = _serve_redis(Path(init["redis_socket"])) if init.get("redis_socket") else None
     _load_grading_profile()
     judge = Judge(endpoint, set(init.get("learner_names", [])))
+    out.write(json.dumps({"index": init.get("index"), "status": "ok"}) + "\n")
+    out.flush()
     for line in sys.stdin:
         message = json.loads(line)
         op = message.get("op")
@@ -224,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         out.write(json.dumps(reply) + "\n")
         out.flush()
     endpoint.close()
+    if gateway is not None:
+        gateway.close()
     return 0
 
 

@@ -118,6 +118,7 @@ class JudgePolicy(Policy):
     Names starting with ``_`` and every ``setattr`` are refused.
     """
 
+    DESCRIPTIVE = frozenset({"__name__", "__qualname__", "__doc__", "__module__", "__wrapped__"})  # functools.wraps
     DENIED = frozenset({"connection_pool", "connection", "response_callbacks", "set_response_callback",
                         "get_connection_kwargs", "set_retry", "get_retry", "get_encoder", "close", "reset",
                         "auto_close_connection_pool", "single_connection_client", "nodes_manager"})
@@ -129,7 +130,7 @@ class JudgePolicy(Policy):
 
     def getattr(self, obj: Any, name: str) -> Any:
         api = self._api(obj)
-        if name in ("__name__", "__qualname__") and name not in (api or ()):
+        if name in self.DESCRIPTIVE:
             return getattr(obj, name)
         if name.startswith("_") or (api is not None and name not in api) or (api is None and name in self.DENIED):
             raise AttributeError(f"the tests' {type(obj).__name__} does not let your code use .{name}")
@@ -502,6 +503,20 @@ class Endpoint:
     def _exception(self, err: Any) -> BaseException:
         if type(err) is not dict:
             return ProtocolError("a malformed error")
+        if "o" in err:  # one of this side's exceptions, coming back unchanged
+            original = self._exported.get(err["o"]) if type(err["o"]) is int else None
+            if not isinstance(original, Exception):
+                return ProtocolError("an error that names an object that is not this side's exception")
+            return original
+        exc = self._rebuild(err)
+        if type(err.get("x")) is int:
+            try:
+                exc.__dict__["_rpc_origin"] = (id(self), err["x"])
+            except (AttributeError, TypeError):
+                pass
+        return exc
+
+    def _rebuild(self, err: dict[str, Any]) -> BaseException:
         type_name, message = str(err.get("type", "Error"))[:200], str(err.get("msg", ""))[:MAX_TEXT]
         module, _, qualname = type_name.rpartition(".")
         cls = None
@@ -542,9 +557,14 @@ class Endpoint:
                     pass
 
     def _describe(self, exc: BaseException) -> dict[str, Any]:
+        """An exception as an error reply. The peer's own exceptions go back as themselves ("o"); this
+        side's are sent by reference too ("x"), so they come back as themselves if the peer lets them through."""
         cls = type(exc)
         if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt, a timeout: never re-raised as such
             return {"type": "RemoteError", "msg": f"{cls.__name__} in the other process"}
+        origin = exc.__dict__.get("_rpc_origin") if hasattr(exc, "__dict__") else None
+        if type(origin) is tuple and len(origin) == 2 and origin[0] == id(self):
+            return {"type": "RemoteError", "msg": "", "o": origin[1]}
         try:
             message = str(exc)[:MAX_TEXT]
         except BaseException:  # noqa: BLE001 - a learner's __str__ may raise
@@ -559,6 +579,8 @@ class Endpoint:
                     err["args"] = self.encode(tuple(exc.args))
             except Exception:  # noqa: BLE001
                 pass
+        exc.__traceback__ = None  # kept for the channel's life: not its frames
+        err["x"] = self._export(exc)["r"]
         return err
 
     def _target(self, message: dict[str, Any]) -> Any:
@@ -668,7 +690,7 @@ class RemoteObject:
     def __getattr__(self, name: str) -> Any:
         if name in ("__name__", "__qualname__") and self._rpc_name:  # what functools.wraps and messages read
             return self._rpc_name if name == "__qualname__" else self._rpc_name.rpartition(".")[2]
-        if name.startswith("__") and name.endswith("__"):
+        if name.startswith("__") and name.endswith("__") and name != "__wrapped__":
             raise AttributeError(name)
         method = self._rpc_methods.get(name)
         if method is not None:

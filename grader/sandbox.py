@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from .isolation import INSIDE_RUN, ISOLATION_MODES
+from .redis_gateway import RedisProxy, inside_url
 from .isolation import plan as isolation_plan
 from .runner import keystream_xor, mac
 
@@ -148,75 +149,6 @@ def _redact_record(record: dict[str, Any], secrets: list[str]) -> dict[str, Any]
     return record
 
 
-class _RedisProxy:
-    """Forward a unix socket inside the sandbox to the Redis server the grader was given."""
-
-    def __init__(self, url: str, socket_path: Path) -> None:
-        parts = urlsplit(url)
-        if parts.scheme == "unix":
-            self.target: Any = (socket.AF_UNIX, parts.path)
-        else:
-            self.target = (socket.AF_INET, (parts.hostname or "127.0.0.1", parts.port or 6379))
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(socket_path))
-        os.chmod(socket_path, 0o666)
-        self.listener.listen(16)
-        self.closed = False
-        self.sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @staticmethod
-    def inside_url(url: str, inside_socket: str) -> str:
-        parts = urlsplit(url)
-        userinfo = ""
-        if parts.username or parts.password:
-            userinfo = f"{quote(parts.username or '')}:{quote(parts.password or '')}@"
-        query = dict(parse_qsl(parts.query))
-        db = parts.path.strip("/") if parts.scheme != "unix" else query.get("db", "")
-        query["db"] = db or query.get("db", "0") or "0"
-        return f"unix://{userinfo}{inside_socket}?{urlencode(query)}"
-
-    def _accept(self) -> None:
-        while not self.closed:
-            try:
-                inner, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                outer = socket.socket(self.target[0], socket.SOCK_STREAM)
-                outer.settimeout(5)
-                outer.connect(self.target[1])
-                outer.settimeout(None)
-            except OSError:
-                inner.close()
-                continue
-            self.sockets += [inner, outer]
-            for a, b in ((inner, outer), (outer, inner)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while chunk := src.recv(1 << 16):
-                dst.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.closed = True
-        for s in [self.listener, *self.sockets]:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
 def _disk_usage(root: Path, cap_entries: int = 20_000) -> int:
     total = entries = 0
     for dirpath, dirnames, filenames in os.walk(root):
@@ -248,7 +180,7 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
     os.chmod(rundir, 0o755)
     redis_url = env.get("REDIS_URL")
     plan = isolation_plan(workdir, rundir, isolation=limits.isolation, disk_bytes=limits.disk_bytes,
-                          redis=bool(redis_url))
+                          redis=bool(redis_url) or judge)
     outcome.protections = plan.protections
     env = {**env, "HOME": plan.scratch}
     seed_inside = None
@@ -264,11 +196,14 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
         env["MPLCONFIGDIR"] = str(workdir / ".mpl")
     connect: list[str] = []
     proxy = None
-    if redis_url:
+    inside = (INSIDE_RUN if plan.scratch != str(workdir) else str(rundir)) + "/redis.sock"
+    if judge:  # the judge serves the learner's Redis: the real server's proxy, or its own fakeredis
+        env["REDIS_URL"] = inside_url(redis_url, inside)
+        connect.append("unix:" + inside)
+    elif redis_url:
         if plan.network_isolated:
-            proxy = _RedisProxy(redis_url, rundir / "redis.sock")
-            inside = (INSIDE_RUN if plan.scratch != str(workdir) else str(rundir)) + "/redis.sock"
-            env["REDIS_URL"] = _RedisProxy.inside_url(redis_url, inside)
+            proxy = RedisProxy(redis_url, rundir / "redis.sock")
+            env["REDIS_URL"] = inside_url(redis_url, inside)
             connect.append("unix:" + inside)
         else:
             parts = urlsplit(redis_url)
@@ -285,15 +220,21 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
             "seed": seed_inside}
     learner_sock = judge_sock = None
     judge_client = None
-    if judge:
-        judge_sock, learner_sock = socket.socketpair()
-        init["rpc_fd"] = learner_sock.fileno()
     hidden = _secret_lines(cells)
     read_fd, write_fd = os.pipe()
     errfile = tempfile.TemporaryFile()
     start = time.monotonic()
     proc = None
     try:
+        if judge:
+            judge_sock, learner_sock = socket.socketpair()
+            init["rpc_fd"] = learner_sock.fileno()
+            judge_client = _JudgeClient(judge_sock, env, rundir, limits, learner_names, redis_url)
+            judge_sock.close()
+            problem = judge_client.ready(start + limits.notebook_timeout)
+            if problem:
+                outcome.status, outcome.detail = problem
+                return outcome
         proc = subprocess.Popen(
             [*plan.prefix, sys.executable, "-m", "grader.runner", str(write_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errfile,
@@ -303,10 +244,8 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
         )
         os.close(write_fd)
         write_fd = -1
-        if judge:
+        if learner_sock is not None:
             learner_sock.close()
-            judge_client = _JudgeClient(judge_sock, env, rundir, limits, learner_names)
-            judge_sock.close()
         channel = _Channel(proc, read_fd, key, start + limits.notebook_timeout,
                            workdir if plan.scratch == str(workdir) else None, limits.disk_bytes)
         channel.send(init)
@@ -438,11 +377,13 @@ class _JudgeClient:
     """The parent's end of the trusted judge process (``grader.judge``): it runs the test cells."""
 
     def __init__(self, sock: socket.socket, env: dict[str, str], rundir: Path, limits: Limits,
-                 learner_names: frozenset[str]) -> None:
+                 learner_names: frozenset[str], redis_url: str | None) -> None:
         home = rundir / "judge"
         home.mkdir()
         judge_env = {**env, "HOME": str(home), "MPLCONFIGDIR": str(home / "mpl")}
-        judge_env.pop("REDIS_URL", None)
+        judge_env.pop("REDIS_URL", None)  # the judge's get_redis(): the real server, or the fakeredis it serves
+        if redis_url:
+            judge_env["REDIS_URL"] = redis_url
         judge_env["RPC_COUNTS"] = "1"
         self.errfile = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
@@ -455,7 +396,13 @@ class _JudgeClient:
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.proc.stdout, selectors.EVENT_READ)
         self.buffer = b""
-        self._write({"learner_names": sorted(learner_names)})
+        self._write({"learner_names": sorted(learner_names), "redis_socket": str(rundir / "redis.sock"),
+                     "index": "ready"})
+
+    def ready(self, deadline: float) -> tuple[str, str] | None:
+        """Wait until the judge serves the learner's Redis socket; a problem as (status, detail)."""
+        reply, problem = self._receive({"index": "ready"}, min(deadline, time.monotonic() + 60), deadline)
+        return None if reply is not None else problem
 
     def _write(self, message: dict[str, Any]) -> None:
         self.proc.stdin.write((json.dumps(message) + "\n").encode())
@@ -468,6 +415,10 @@ class _JudgeClient:
         except (BrokenPipeError, OSError):
             return None, ("crashed", self._failure())
         until = min(deadline, time.monotonic() + float(message.get("timeout") or self.cell_timeout) + 10)
+        return self._receive(message, until, deadline)
+
+    def _receive(self, message: dict[str, Any], until: float,
+                 deadline: float) -> tuple[dict[str, Any] | None, tuple[str, str]]:
         while b"\n" not in self.buffer:
             now = time.monotonic()
             if now >= until:
