@@ -49,7 +49,7 @@ class Config:
     sections: list[str] = field(default_factory=list)  # empty: all
     out: Path = ROOT / "bench" / "REPORT.md"
     charts: Path = ROOT / "bench" / "report"
-    whatif: bool = True  # also grade each solution with the runner started without grader/__init__.py
+    compare_kernel: bool = True  # also grade each solution with its tests in the learner's kernel (no judge)
     zygote: bool = True  # measure the pre-forked warm interpreter prototype too
 
     def scaled_sizes(self) -> list[int]:

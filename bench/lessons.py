@@ -1,5 +1,7 @@
 """Section 3: each lesson's solution notebook graded as a submission (``grade_notebook``), at the grading
-scale (``COURSE_LATENCY_SCALE`` = the grader's default), with the time split by cell kind."""
+scale (``COURSE_LATENCY_SCALE`` = the grader's default), with the time split by cell kind, and the cost of
+running the test cells in the trusted judge: the same submission graded against a copy of the source
+notebook that opts out (``{"grader": {"tests": "kernel"}}``), runs interleaved."""
 
 from __future__ import annotations
 
@@ -8,12 +10,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
 from grader.grade import grade_notebook
 from grader.synthetic import write_submission
 
 from .common import Config, log, summary
 from .grading import available_lessons
-from .whatif import lazy_runner
+
+
+def _kernel_copy(source: Path, folder: Path) -> Path:
+    """The lesson's source notebook with its tests run in the learner's kernel (no judge)."""
+    nb = nbformat.read(source, as_version=4)
+    nb.metadata["grader"] = {**nb.metadata.get("grader", {}), "tests": "kernel"}
+    path = folder / ("kernel-" + source.name)
+    nbformat.write(nb, path)
+    return path
 
 
 def _split(result) -> dict[str, float]:
@@ -42,22 +54,15 @@ def run(cfg: Config) -> dict[str, Any]:
             nb = write_submission(lesson.source_path(cfg.course), lesson.release_path(cfg.course),
                                   Path(tmp) / lesson.slug / lesson.notebook)
             walls, sandbox, parts, statuses = [], [], [], set()
-            lazy, lazy_status, lazy_error = [], set(), None
+            kernel, kernel_status = [], set()
+            kernel_source = _kernel_copy(lesson.source_path(cfg.course), Path(tmp) / lesson.slug)
             for rep in range(cfg.lesson_repeats):
-                for variant in (("normal", "lazy") if rep % 2 == 0 else ("lazy", "normal")):
-                    if variant == "lazy":
-                        if not cfg.whatif or lazy_error:
-                            continue
-                        try:
-                            with lazy_runner() as patched:
-                                result = grade_notebook(lesson.source_path(cfg.course), nb)
-                            if not patched.swapped:
-                                raise RuntimeError("the sandbox no longer starts `python -m grader.runner`")
-                        except Exception as exc:  # depends on the sandbox's internals: report, do not fail
-                            lazy_error = f"{type(exc).__name__}: {exc}"
-                            continue
-                        lazy.append(result.seconds)
-                        lazy_status.add(f"{result.status} {result.score:g}/{result.max_score:g}")
+                for variant in (("judge", "kernel") if rep % 2 == 0 else ("kernel", "judge")):
+                    if variant == "kernel":
+                        if cfg.compare_kernel:
+                            result = grade_notebook(kernel_source, nb)
+                            kernel.append(result.seconds)
+                            kernel_status.add(f"{result.status} {result.score:g}/{result.max_score:g}")
                         continue
                     t0 = time.perf_counter()
                     result = grade_notebook(lesson.source_path(cfg.course), nb)
@@ -72,7 +77,7 @@ def run(cfg: Config) -> dict[str, Any]:
                          "startup_s": summary([s - e for s, e in zip(sandbox, executed)]),
                          "parent_s": summary([w - s for w, s in zip(walls, sandbox)]),
                          "status": sorted(statuses),
-                         "lazy_sandbox_s": summary(lazy) if lazy else None, "lazy_status": sorted(lazy_status),
-                         "lazy_error": lazy_error})
+                         "kernel_sandbox_s": summary(kernel) if kernel else None,
+                         "kernel_status": sorted(kernel_status)})
             log(f"lessons: {lesson.slug}: {summary(walls)['median']:.2f} s")
     return {"rows": rows, "repeats": cfg.lesson_repeats}

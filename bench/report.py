@@ -299,11 +299,6 @@ def _proposal(b: dict[str, Any], lessons: dict[str, Any] | None, t: dict[str, An
     sandbox = None
     if lessons and lessons.get("rows"):
         sandbox = sum(r["sandbox_s"]["median"] for r in lessons["rows"]) / len(lessons["rows"])
-    lazy_saved = None
-    if lessons and lessons.get("rows") and any(r.get("lazy_sandbox_s") for r in lessons["rows"]):
-        pairs = [(r["sandbox_s"]["median"], r["lazy_sandbox_s"]["median"]) for r in lessons["rows"]
-                 if r.get("lazy_sandbox_s")]
-        lazy_saved = sum(a - b for a, b in pairs) / len(pairs)
     out = ["#### Proposal", ""]
     steps = []
     if grader_import:
@@ -311,8 +306,7 @@ def _proposal(b: dict[str, Any], lessons: dict[str, Any] | None, t: dict[str, An
                      "per submission here). Either make `grader/__init__.py` lazy (a module `__getattr__` that imports "
                      "`grade_notebook`/`Limits` on first use, PEP 562) or start the runner by path "
                      "(`python -I .../grader/runner.py`) so `grader/__init__.py` never runs. A few lines; no change "
-                     "to what the sandbox protects." + (f" **Measured** on the solutions with protections on: "
-                     f"{lazy_saved:.2f} s less per submission (section 3, what-if column)." if lazy_saved else ""))
+                     "to what the sandbox protects.")
     if z:
         saved = z["cold_s"]["median"] - z["warm_fork_s"]["median"]
         steps.append(f"2. **A pre-forked warm interpreter per worker** (zygote): each worker starts one runner that "
@@ -332,7 +326,7 @@ def _proposal(b: dict[str, Any], lessons: dict[str, Any] | None, t: dict[str, An
     out += steps
     if sandbox is not None and grader_import and z:
         saved = z["cold_s"]["median"] - z["warm_fork_s"]["median"]
-        est = max(0.0, sandbox - (lazy_saved if lazy_saved is not None else grader_import) - saved)
+        est = max(0.0, sandbox - grader_import - saved)
         out.append("")
         line = (f"Estimate: a solution's sandbox run averages {sandbox:.2f} s over the lessons in this run; without "
                 f"the grader import and with a warm interpreter, about {est:.2f} s (mostly the cells themselves, "
@@ -374,33 +368,30 @@ def _lessons(res: dict[str, Any] | None, charts: Path, page: Path) -> list[str]:
         return out + [err, ""]
     out.append(f"Each solution notebook graded as a submission by `grade_notebook` (sandbox on, the grader's "
                f"latency scale), {res['repeats']} repeat(s), median (min-max) seconds. \"Start-up\" is sandbox "
-               "time outside the cells (interpreter, imports, isolation, shell).")
+               "time outside the cells (interpreter, imports, isolation, shell). The last column grades the same "
+               "submission with the test cells in the learner's kernel instead of the trusted judge (the lesson "
+               "opted out), interleaved with the normal runs: the cost of the judge.")
     out.append("")
     rows = []
-    whatif = any(r.get("lazy_sandbox_s") for r in res["rows"])
+    compared = [r for r in res["rows"] if r.get("kernel_sandbox_s")]
     for r in res["rows"]:
         p = r["parts"]
         row = [r["lesson"], _s(r["wall_s"], 2), _s(r["startup_s"], 2), _s(r["cells_s"], 2),
                f"{p['first cell (imports, set-up)']['median']:.2f}", f"{p['course cells']['median']:.2f}",
                f"{p['answer cells']['median']:.2f}", f"{p['test cells']['median']:.2f}", ", ".join(r["status"])]
-        if whatif:
-            lazy = r.get("lazy_sandbox_s")
-            row += [f"{_s(r['sandbox_s'], 2)} -> {_s(lazy, 2)} ({', '.join(r.get('lazy_status') or [])})"
-                    if lazy else (r.get("lazy_error") or "-")]
+        if compared:
+            kernel = r.get("kernel_sandbox_s")
+            row += [f"{_s(kernel, 2)} ({', '.join(r.get('kernel_status') or [])})" if kernel else "-"]
         rows.append(row)
     total = sum(r["wall_s"]["median"] for r in res["rows"])
     out.append(_table(["lesson", "total", "start-up", "cells", "first cell", "course cells", "answers", "tests",
-                       "result"] + (["sandbox s: now -> runner without `grader/__init__` (what-if)"] if whatif else []),
-                      rows))
+                       "result"] + (["tests in the kernel: sandbox s"] if compared else []), rows))
     out.append("")
-    if whatif:
-        pairs = [(r["sandbox_s"]["median"], r["lazy_sandbox_s"]["median"]) for r in res["rows"] if r.get("lazy_sandbox_s")]
-        saved = sum(a - b for a, b in pairs) / len(pairs)
-        out.append(f"What-if (`bench/whatif.py`): the same solutions graded with the runner started without running "
-                   f"`grader/__init__.py` (protections on, runs interleaved with the normal ones): "
-                   f"**{saved:.2f} s less sandbox time per submission on average** "
-                   f"({sum(b for _, b in pairs) / len(pairs):.2f} s instead of {sum(a for a, _ in pairs) / len(pairs):.2f} s), "
-                   "same results.")
+    if compared:
+        judge = sum(r["sandbox_s"]["median"] for r in compared)
+        kernel = sum(r["kernel_sandbox_s"]["median"] for r in compared)
+        out.append(f"The judge costs **{judge - kernel:+.1f} s** over {len(compared)} lesson(s) "
+                   f"({judge:.1f} s with the tests in the judge, {kernel:.1f} s in the kernel: x{judge / kernel:.2f}).")
         out.append("")
     out.append(f"All lessons: {total:.1f} s for one learner's whole course, graded one after the other.")
     out.append("")

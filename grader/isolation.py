@@ -191,7 +191,9 @@ def plan(workdir: Path, rundir: Path, *, isolation: str = "auto", disk_bytes: in
 
 def active_protections(isolation: str = "auto", redis: bool = False) -> list[str]:
     """One line per protection a grading run gets on this machine (lines starting NOT ACTIVE are missing)."""
-    return plan(Path("/nonexistent"), Path("/nonexistent"), isolation=isolation, redis=redis).protections
+    return plan(Path("/nonexistent"), Path("/nonexistent"), isolation=isolation, redis=redis).protections + [
+        "test cells run in a separate trusted process (grader.judge) that reaches the learner's names through a "
+        "narrow channel; a lesson with notebook metadata grader.tests = 'kernel' runs them in the learner's process"]
 
 
 def describe(isolation: str = "auto", redis: bool = False) -> str:

@@ -1,7 +1,8 @@
 """A narrow object channel between the trusted judge and the learner's process.
 
 Each side holds an :class:`Endpoint` on one end of a socket pair. Plain data
-(None, bool, int, float, str, bytes and exact tuples, lists, dicts, sets and
+(None, bool, int, float, str, bytes, the immutable values datetime, date, time,
+timedelta, Decimal, UUID and complex, and exact tuples, lists, dicts, sets and
 frozensets of plain data) crosses **by value**; anything else crosses **by
 reference** and arrives as a :class:`RemoteObject` whose operations (calls,
 attributes, items, iteration, ``repr``) are requests to the side that owns it.
@@ -34,6 +35,8 @@ from __future__ import annotations
 
 import base64
 import builtins
+import datetime
+import decimal
 import functools
 import importlib
 import inspect
@@ -46,6 +49,7 @@ import sys
 import threading
 import time
 import types
+import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -60,6 +64,36 @@ MAX_TEXT = 4_000  # characters of a repr/str or an error message
 WORKERS = 64  # requests served at once (nested callbacks and concurrent callers)
 
 _PLAIN = (type(None), bool, int, float, str)
+# immutable standard-library values that also cross by value (exact types), with their tags
+_VALUE_TYPES = {datetime.datetime: "dt", datetime.date: "da", datetime.time: "tm", datetime.timedelta: "td",
+                decimal.Decimal: "dec", uuid.UUID: "uu", complex: "cx"}
+_VALUE_ENCODE: dict[type, Callable[[Any], Any]] = {
+    datetime.datetime: lambda v: v.isoformat(), datetime.date: lambda v: v.isoformat(),
+    datetime.time: lambda v: v.isoformat(), decimal.Decimal: str, uuid.UUID: lambda v: v.hex,
+    datetime.timedelta: lambda v: [v.days, v.seconds, v.microseconds], complex: lambda v: [v.real, v.imag]}
+
+
+def _text_of(body: Any) -> str:
+    if type(body) is not str or len(body) > 100:
+        raise ValueError("expected a short text")
+    return body
+
+
+def _numbers(body: Any, n: int, kinds: tuple[type, ...]) -> list[Any]:
+    if type(body) is not list or len(body) != n or not all(type(x) in kinds for x in body):
+        raise ValueError(f"expected {n} numbers")
+    return body
+
+
+_VALUE_DECODE: dict[str, Callable[[Any], Any]] = {
+    "dt": lambda b: datetime.datetime.fromisoformat(_text_of(b)),
+    "da": lambda b: datetime.date.fromisoformat(_text_of(b)),
+    "tm": lambda b: datetime.time.fromisoformat(_text_of(b)),
+    "td": lambda b: datetime.timedelta(*_numbers(b, 3, (int,))),
+    "dec": lambda b: decimal.Decimal(_text_of(b)),
+    "uu": lambda b: uuid.UUID(hex=_text_of(b)),
+    "cx": lambda b: complex(*_numbers(b, 2, (int, float))),
+}
 # exceptions a peer may raise on this side by name; anything else arrives as RemoteError
 _EXCEPTION_MODULES = ("course_lib.", "redis.exceptions", "cachetools", "json.decoder", "sqlite3")
 
@@ -227,12 +261,24 @@ class Endpoint:
             return {"s": [self.encode(v, depth + 1) for v in list(value)]}
         if kind is frozenset:
             return {"f": [self.encode(v, depth + 1) for v in value]}
+        if kind in _VALUE_TYPES and (kind is not datetime.datetime or value.tzinfo is None
+                                     or type(value.tzinfo) is datetime.timezone):
+            return {_VALUE_TYPES[kind]: _VALUE_ENCODE[kind](value)}
+        if kind in _VALUE_TYPES and (kind is not datetime.datetime or value.tzinfo is None
+                                     or type(value.tzinfo) is datetime.timezone):
+            return {_VALUE_TYPES[kind]: _VALUE_ENCODE[kind](value)}
         if isinstance(value, types.ModuleType):
             raise TypeError(f"a module ({value.__name__}) cannot cross the channel: import it on the other side")
         return self._export(value)
 
     def decode(self, data: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
-        budget = budget if budget is not None else [MAX_ITEMS]
+        """A value from the peer. A malformed one closes the channel (raises ChannelClosed)."""
+        if budget is None:
+            try:
+                return self.decode(data, 0, [MAX_ITEMS])
+            except ProtocolError as exc:
+                self._fail(exc)
+                raise ChannelClosed(self.closed) from None
         budget[0] -= 1
         if budget[0] < 0 or depth > MAX_DEPTH:
             raise ProtocolError("a value too large or too deeply nested")
@@ -255,6 +301,11 @@ class Endpoint:
             return obj
         if tag == "b" and type(body) is str:
             return base64.b64decode(body)
+        if tag in _VALUE_DECODE:
+            try:
+                return _VALUE_DECODE[tag](body)
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise ProtocolError(f"a malformed {tag!r} value: {exc}") from None
         if type(body) is not list:
             raise ProtocolError(f"a malformed {tag!r} value")
         items = [self.decode(v, depth + 1, budget) for v in body] if tag != "d" else None
@@ -545,6 +596,9 @@ class Endpoint:
         try:
             result = self._perform(message)
             reply = {"re": ident, "ok": result}
+        except (ProtocolError, ChannelClosed) as exc:
+            self._fail(exc)
+            return
         except BaseException as exc:  # noqa: BLE001 - whatever happened is the caller's to know
             reply = {"re": ident, "err": self._describe(exc)}
         try:
@@ -622,8 +676,9 @@ class Endpoint:
             restore = message.get("restore")
             if restore:  # the caller's mutable arguments, as the call left them
                 return {"v": self.encode(result),
-                        "a": [self.encode(args[i]) if type(i) is int and 0 <= i < len(args) else None
-                              for i in restore]}
+                        "a": [self.encode(args[w]) if type(w) is int and 0 <= w < len(args)
+                              else self.encode(kwargs[w]) if type(w) is str and w in kwargs else None
+                              for w in restore]}
             return self.encode(result)
         if op == "setattr":
             policy.setattr(obj, str(message.get("name")), self.decode(message.get("value")))
@@ -829,7 +884,8 @@ _MUTABLE = (list, dict, set)
 def _call(target: RemoteObject, op: str, name: str | None, args: tuple, kwargs: dict[str, Any]) -> Any:
     """A call across the channel; lists, dicts and sets passed in get the changes the callee made."""
     ep = target._rpc_endpoint
-    restore = [i for i, a in enumerate(args) if type(a) in _MUTABLE]
+    restore: list[int | str] = [i for i, a in enumerate(args) if type(a) in _MUTABLE]
+    restore += [k for k, v in kwargs.items() if type(v) in _MUTABLE]
     fields: dict[str, Any] = {"args": ep.encode(tuple(args)), "kwargs": ep.encode(dict(kwargs))}
     if name is not None:
         fields["name"] = name
@@ -840,9 +896,10 @@ def _call(target: RemoteObject, op: str, name: str | None, args: tuple, kwargs: 
         return ep.decode(reply)
     if type(reply) is not dict or set(reply) != {"v", "a"} or type(reply["a"]) is not list \
             or len(reply["a"]) != len(restore):
-        raise ProtocolError("a malformed reply to a call")
-    for index, state in zip(restore, reply["a"]):
-        original, new = args[index], ep.decode(state)
+        ep._fail(ProtocolError("a malformed reply to a call"))
+        raise ChannelClosed(ep.closed)
+    for where, state in zip(restore, reply["a"]):
+        original, new = (args[where] if type(where) is int else kwargs[where]), ep.decode(state)
         if type(new) is not type(original):
             continue
         original.clear()

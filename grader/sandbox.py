@@ -231,10 +231,6 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
             init["rpc_fd"] = learner_sock.fileno()
             judge_client = _JudgeClient(judge_sock, env, rundir, limits, learner_names, redis_url)
             judge_sock.close()
-            problem = judge_client.ready(start + limits.notebook_timeout)
-            if problem:
-                outcome.status, outcome.detail = problem
-                return outcome
         proc = subprocess.Popen(
             [*plan.prefix, sys.executable, "-m", "grader.runner", str(write_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errfile,
@@ -244,8 +240,12 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
         )
         os.close(write_fd)
         write_fd = -1
-        if learner_sock is not None:
+        if judge_client is not None:  # both processes started in parallel; the first cell may need its Redis
             learner_sock.close()
+            problem = judge_client.ready(start + limits.notebook_timeout)
+            if problem:
+                outcome.status, outcome.detail = problem
+                return outcome
         channel = _Channel(proc, read_fd, key, start + limits.notebook_timeout,
                            workdir if plan.scratch == str(workdir) else None, limits.disk_bytes)
         channel.send(init)

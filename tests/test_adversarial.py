@@ -60,7 +60,11 @@ def course(tmp_path):
     path = tmp_path / "source.ipynb"
     nbformat.write(source, path)
 
-    def submit(answer=RIGHT, *, after_tests=None, edit=None, limits=FAST, redis_url=None):
+    def submit(answer=RIGHT, *, after_tests=None, edit=None, limits=FAST, redis_url=None, source_edit=None):
+        if source_edit:
+            changed = copy.deepcopy(source)
+            source_edit(changed)
+            nbformat.write(changed, path)
         nb = copy.deepcopy(source)
         nb.cells[3].source = nb.cells[3].source.split("### BEGIN HIDDEN TESTS")[0]
         nb.cells[2].source = answer.replace("{SOURCE}", str(path))
@@ -144,8 +148,17 @@ def test_forgery_does_not_score(course, attack):
     assert result.status in ("graded", "tampered")
 
 
-def test_replaced_test_helpers_are_restored_and_flagged(course):
-    result = course(RIGHT + "import builtins\nbuiltins.repr = lambda o: 'forged'\n")
+def test_replaced_test_helpers_change_nothing_for_tests_in_the_judge(course):
+    result = course(RIGHT + "import builtins\nbuiltins.repr = lambda o: 'forged'\n"
+                    "import course_lib.checks as _c\n_c.Check.equal = lambda *a, **k: None\n")
+    assert result.status == "graded" and _scores(result) == {"double": ("passed", 2.0), "halve": ("passed", 3.0)}
+
+
+def test_replaced_test_helpers_are_restored_and_flagged_for_tests_in_the_kernel(course):
+    def in_kernel(nb):
+        nb.metadata["grader"] = {"tests": "kernel"}
+
+    result = course(RIGHT + "import builtins\nbuiltins.repr = lambda o: 'forged'\n", source_edit=in_kernel)
     assert result.status == "tampered" and _scores(result)["double"] == ("passed", 2.0)
     assert any("builtins.repr" in n for n in result.notes)
 
@@ -160,12 +173,86 @@ def test_replaced_test_helpers_are_restored_and_flagged(course):
 def test_killing_or_forging_the_channel_scores_nothing(course, answer, detail):
     result = course(answer)
     assert result.status == "crashed" and detail in result.detail, result.detail
-    assert result.score == 0 and _scores(result)["double"][0] == "not_run"
+    # exiting inside a call the tests made fails that test (the judge saw the process go); the rest never ran
+    assert result.score == 0 and _scores(result)["double"][0] in ("not_run", "failed")
 
 
 def test_killing_the_sandbox_init_is_ignored(course):
     result = course("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + WRONG)
     assert result.status == "graded" and _scores(result) == {"double": ("failed", 0.0), "halve": ("passed", 3.0)}
+
+
+# ---- the judge: test cells run in a process the learner's code cannot reach ---------------------------------------
+
+NO_SANDBOX = Limits(cell_timeout=4, notebook_timeout=40, isolation="off")
+_SOCKETS = "import os, stat\n_socks = [fd for fd in range(3, 64) if _isock(fd)]\n"
+_ISOCK = ("def _isock(fd):\n    try:\n        return stat.S_ISSOCK(os.fstat(fd).st_mode)\n"
+          "    except OSError:\n        return False\n")
+
+JUDGE = {
+    # attack: (answer, limits, expected double, expected halve)
+    "the frame exploit that forged a pass in the kernel, with every sandbox protection off": (
+        "import sys, os\ndef double(x):\n    f = sys._getframe()\n"
+        "    while f is not None and 'send' not in f.f_locals:\n        f = f.f_back\n"
+        "    loc = f.f_locals\n    loc['send']({'index': loc['index'], 'nonce': loc['nonce'], 'status': 'ok', "
+        "'outputs': [], 'seconds': 0})\n    os._exit(0)\n", NO_SANDBOX, ("failed", 0.0), ("passed", 3.0)),
+    "every thread's frames searched for the tests, with every sandbox protection off": (
+        "import sys\ndef double(x):\n    for f in sys._current_frames().values():\n        while f:\n"
+        "            f.f_globals.update(_hidden_check=lambda g: None, check=None)\n            f = f.f_back\n"
+        "    return 0\n", NO_SANDBOX, ("failed", 0.0), ("passed", 3.0)),
+    "garbage written to the judge's channel": (
+        "import os, stat\n" + _ISOCK + "for fd in range(3, 64):\n    if _isock(fd):\n"
+        "        os.write(fd, b'\\x00\\x00\\x00\\x05hello')\n" + WRONG,
+        FAST, ("failed", 0.0), ("failed", 0.0)),
+    "a forged reply to a request the judge never made": (
+        "import os, stat, json, struct\n" + _ISOCK + "_m = json.dumps({'re': 1, 'ok': 4}).encode()\n"
+        "for fd in range(3, 64):\n    if _isock(fd):\n        os.write(fd, struct.pack('>I', len(_m)) + _m)\n"
+        + WRONG, FAST, ("failed", 0.0), ("failed", 0.0)),
+    "a call that never returns": (
+        "def double(x):\n    while True:\n        pass\n", FAST, ("timed_out", 0.0), ("passed", 3.0)),
+    "a result nested too deeply to cross": (
+        "def double(x):\n    v = 2 * x\n    for _ in range(500):\n        v = [v]\n    return v\n",
+        FAST, ("failed", 0.0), ("passed", 3.0)),
+    "a result too large to cross": (
+        "def double(x):\n    return 'x' * (40 * 1024 * 1024)\n", FAST, ("failed", 0.0), ("passed", 3.0)),
+    "an exception with a huge message": (
+        "def double(x):\n    raise ValueError('x' * 10_000_000)\n", FAST, ("failed", 0.0), ("passed", 3.0)),
+}
+
+
+@pytest.mark.parametrize("attack", list(JUDGE), ids=list(JUDGE))
+def test_the_judge_decides_whatever_the_learners_process_does(course, attack):
+    answer, limits, double, halve = JUDGE[attack]
+    result = course(answer, limits=limits)
+    scores = _scores(result)
+    assert scores == {"double": double, "halve": halve}, (attack, scores, result.detail,
+                                                          [e.message[:200] for e in result.exercises])
+    assert result.status == "graded", (result.status, result.detail)
+    assert all(len(e.message) <= 6000 for e in result.exercises)
+
+
+CHEATS = {  # a get_user_cached that queries on every call, then tries to hide it
+    "reset the test's database counters": "db.reset_counts()",
+    "read the counters' private storage": "db._counts.clear()",
+    "schedule failures it then avoids": "db.fail_next(0)",
+    "replace calls_to in its own kernel": "type(db).calls_to = lambda self, op: 1",
+    "monkeypatch course_lib in its own kernel": (
+        "import course_lib.database as _d\n    _d.SlowDatabase.calls_to = lambda self, op: 1"),
+}
+
+
+@pytest.mark.parametrize("cheat", list(CHEATS), ids=list(CHEATS))
+def test_the_tests_objects_answer_only_their_learner_api(cheat, grade_lesson):
+    answer = ("def get_user_cached(db, cache, user_id):\n    user = db.get_user(user_id)\n"
+              f"    {CHEATS[cheat]}\n    cache[user_id] = user\n    return user\n")
+    result = grade_lesson("01", {"cache-aside-read": answer})
+    scores = {e.id: (e.status, e.score) for e in result.exercises}
+    assert scores["cache-aside-read"] == ("failed", 0.0), (cheat, scores)
+    assert scores["hit-ratio-math"][0] == "passed"
+
+
+def test_the_judge_is_reported_among_the_protections():
+    assert any("grader.judge" in line for line in active_protections())
 
 
 # ---- reading what it must not, leaking hidden tests -------------------------------------------------------------
@@ -234,10 +321,12 @@ IN_TEST_PROBES = (  # run by the hidden tests themselves (they call double): fra
 )
 
 
-def test_frames_heap_and_tracing_from_inside_the_tests_leak_nothing(course):
+@pytest.mark.parametrize("limits", [FAST, Limits(cell_timeout=4, notebook_timeout=40, isolation="off")],
+                         ids=["protections on", "protections off: the judge alone"])
+def test_frames_heap_and_tracing_from_inside_the_tests_leak_nothing(course, limits):
     probe = ("sys.settrace(None) if False else None\n_all = ''.join(_dump)\n"
              "print(len(_all), 'LEAKED' if 'hidden-' + 'marker-7f3a' in _all else 'clean')\n")
-    result = course(IN_TEST_PROBES, after_tests=probe)
+    result = course(IN_TEST_PROBES, after_tests=probe, limits=limits)
     printed = _outputs(result)
     assert "clean" in printed and "LEAKED" not in printed, printed
     _no_leak(result)

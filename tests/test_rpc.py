@@ -1,0 +1,266 @@
+"""The judge's channel to the learner's process (grader.rpc): values, references, policy, hostile peers."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import socket
+import struct
+import threading
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from course_lib import FakeClock, SlowDatabase, by_reference
+from course_lib.database import DatabaseError
+from grader.rpc import ChannelClosed, Endpoint, JudgePolicy, Policy, RemoteError, RemoteObject
+
+
+@pytest.fixture
+def pair():
+    """(judge, learner, learner namespace): two endpoints on a socket pair, as in grading."""
+    a, b = socket.socketpair()
+    judge = Endpoint(a, JudgePolicy(), name="judge", prefer_callers=0.005)
+    judge.by_reference = lambda value: False
+    learner = Endpoint(b, Policy(), name="learner")
+    namespace: dict = {}
+
+    def lookup(name):
+        try:
+            return namespace[name]
+        except KeyError:
+            raise NameError(name) from None
+
+    learner.root = lookup
+    yield judge, learner, namespace
+    judge.close()
+    learner.close()
+
+
+def learner_fn(pair, source: str, name: str):
+    """Define ``name`` by running ``source`` on the learner's side; return the judge's reference to it."""
+    judge, _, namespace = pair
+    exec(source, namespace)  # noqa: S102 - test code
+    return judge.lookup(name)
+
+
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20) | st.binary(max_size=20)
+    | st.datetimes() | st.dates() | st.times() | st.timedeltas() | st.uuids()
+    | st.decimals(allow_nan=False) | st.complex_numbers(allow_nan=False),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5) | st.integers(), inner, max_size=4)
+    | st.frozensets(st.integers() | st.text(max_size=5), max_size=4),
+    max_leaves=20,
+)
+
+
+def _same(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(PLAIN)
+def test_plain_data_crosses_by_value_with_its_exact_types(value):
+    a, b = socket.socketpair()
+    judge, learner = Endpoint(a, JudgePolicy()), Endpoint(b, Policy())
+    try:
+        learner.root = {"echo": lambda v: v}.__getitem__
+        assert _same(judge.lookup("echo")(value), value)
+    finally:
+        judge.close()
+        learner.close()
+
+
+def test_objects_cross_by_reference_and_keep_their_identity(pair):
+    judge, _, namespace = pair
+    store = learner_fn(pair, "class Store:\n    def __init__(self):\n        self.items = {}\n"
+                             "    def put(self, k, v):\n        self.items[k] = v\n        return self\n"
+                             "    def get(self, k, default=None):\n        return self.items.get(k, default)\n",
+                       "Store")
+    assert isinstance(store, RemoteObject) and store.grader_kind == "class" and store.__name__ == "Store"
+    s = store()
+    assert s.put("a", 1) is s  # the same learner object comes back as the same reference
+    sentinel = object()
+    assert s.get("missing", sentinel) is sentinel  # a judge object given to the learner comes back as itself
+    assert s.items == {"a": 1} and len(namespace) > 0
+
+
+def test_equality_of_a_reference_never_runs_the_learners_eq(pair):
+    liar = learner_fn(pair, "class Liar:\n    def __eq__(self, other):\n        return True\n"
+                            "    __hash__ = object.__hash__\nliar = Liar()\n", "liar")
+    assert liar != 4 and not (liar == 4) and liar == liar
+    assert hash(liar) == hash(liar)
+
+
+def test_containers_passed_to_a_call_get_the_changes_the_call_made(pair):
+    fill = learner_fn(pair, "def fill(d, xs, s=None):\n    d['k'] = 1\n    xs.append(2)\n    s.add(3)\n", "fill")
+    d, xs, s = {}, [], set()
+    fill(d, xs, s=s)
+    assert (d, xs, s) == ({"k": 1}, [2], {3})
+
+
+def test_a_container_marked_by_reference_is_shared(pair):
+    judge, _, _ = pair
+    judge.by_reference = lambda value: value is shared
+    keep = learner_fn(pair, "class Keep:\n    def __init__(self, store):\n        self.store = store\n"
+                            "    def put(self, k, v):\n        self.store[k] = v\n"
+                            "    def same(self, other):\n        return other is self.store\n", "Keep")
+    shared = by_reference({})
+    kept = keep(shared)
+    kept.put("later", 5)  # long after the constructor returned
+    assert shared == {"later": 5}
+    assert kept.same(shared) is True
+
+
+def test_functions_the_tests_pass_keep_their_signature_and_name(pair):
+    describe = learner_fn(pair, "import inspect\ndef describe(f):\n    return str(inspect.signature(f)), f.__name__\n",
+                          "describe")
+
+    def render(name, value, style="json", *, marker=object(), **extra):
+        return name
+
+    text, name = describe(render)
+    assert name == "render" and text.startswith("(name, value, style='json', *, marker=<object object")
+
+
+def test_exceptions_cross_by_type_and_the_tests_own_come_back_as_themselves(pair):
+    call = learner_fn(pair, "def call(f):\n    return f()\n"
+                            "def boom(kind):\n    raise {'value': ValueError('bad'), 'key': KeyError('k')}[kind]\n"
+                            "class Mine(Exception):\n    pass\ndef mine():\n    raise Mine('custom')\n", "call")
+    judge, _, _ = pair
+    with pytest.raises(ValueError, match="bad"):
+        judge.lookup("boom")("value")
+    with pytest.raises(KeyError):
+        judge.lookup("boom")("key")
+    with pytest.raises(RemoteError, match="Mine: custom"):
+        judge.lookup("mine")()
+
+    class TestsOwn(Exception):
+        pass
+
+    raised = TestsOwn("from a loader")
+
+    def loader():
+        raise raised
+
+    with pytest.raises(TestsOwn) as info:
+        call(loader)
+    assert info.value is raised
+
+    db = SlowDatabase(":memory:", latency=0)
+    db.fail_next(1, "get_user")
+    with pytest.raises(DatabaseError):
+        call(lambda: db.get_user(1))
+
+
+def test_the_learner_may_use_only_the_public_api_of_the_tests_objects(pair):
+    probe = learner_fn(pair, "def probe(obj, what):\n    try:\n        return repr(eval(what, {'obj': obj}))\n"
+                             "    except Exception as e:\n        return type(e).__name__\n", "probe")
+    db, clock = SlowDatabase(":memory:", latency=0), FakeClock(start=10)
+    assert probe(db, "obj.get_user(1)['id']") == "1"
+    for forbidden in ("obj.reset_counts()", "obj.calls_to('get_user')", "obj.fail_next(1)", "obj._counts",
+                      "obj._run", "setattr(obj, 'latency', 5)", "obj.close()"):
+        assert probe(db, forbidden) in ("AttributeError", "TypeError"), forbidden
+    assert db.calls_to("get_user") == 1
+    assert probe(clock, "obj()") == "10.0" and probe(clock, "obj.advance(5)") == "AttributeError"
+    assert clock() == 10.0
+    assert probe(lambda: 1, "obj.__globals__") == "AttributeError"
+
+
+def test_modules_resolve_to_the_judges_own_import(pair):
+    judge, _, namespace = pair
+    exec("import json, collections.abc\nimport course_lib as cl\n", namespace)  # noqa: S102
+    assert judge.lookup("json") is json
+    assert judge.lookup("cl").__name__ == "course_lib"
+
+
+def _raw(sock: socket.socket, message: bytes) -> None:
+    sock.sendall(struct.pack(">I", len(message)) + message)
+
+
+@pytest.mark.parametrize("frame", [
+    b"not json", b"[1, 2]", json.dumps({"re": 999, "ok": 1}).encode(),
+    json.dumps({"id": 1, "op": "call", "ref": 12345}).encode(),
+    json.dumps({"re": 1, "ok": {"y": 777}}).encode(),
+], ids=["not JSON", "not an object", "reply to nothing", "unknown reference", "forged own reference"])
+def test_a_hostile_peer_closes_the_channel_and_pending_calls_fail(frame):
+    a, b = socket.socketpair()
+    judge = Endpoint(a, JudgePolicy(), prefer_callers=0.005)
+    try:
+        result = {}
+
+        def ask():
+            try:
+                result["value"] = judge.lookup("x")
+            except BaseException as exc:  # noqa: BLE001
+                result["error"] = exc
+
+        caller = threading.Thread(target=ask)
+        caller.start()
+        (size,) = struct.unpack(">I", b.recv(4))
+        b.recv(size)  # the judge's request, never answered properly
+        _raw(b, frame)
+        caller.join(10)
+        assert not caller.is_alive()
+        assert isinstance(result.get("error"), ChannelClosed), result
+        assert judge.closed
+    finally:
+        judge.close()
+        b.close()
+
+
+def test_a_huge_frame_header_is_refused_before_reading_it():
+    a, b = socket.socketpair()
+    judge = Endpoint(a, JudgePolicy())
+    try:
+        b.sendall(struct.pack(">I", 1 << 31))
+        for _ in range(200):
+            if judge.closed:
+                break
+            threading.Event().wait(0.01)
+        assert "limit" in judge.closed
+    finally:
+        judge.close()
+        b.close()
+
+
+def test_values_too_deep_for_the_channel_are_refused(pair):
+    deep = learner_fn(pair, "def deep():\n    v = 1\n    for _ in range(200):\n        v = [v]\n    return v\n", "deep")
+    with pytest.raises(ValueError, match="nested"):
+        deep()
+
+
+def test_concurrent_calls_with_nested_callbacks_under_threads(pair):
+    """8 judge threads call the learner, whose code calls back into the judge: no deadlock, right answers."""
+    judge, _, _ = pair
+    twice = learner_fn(pair, "import threading\n_lock = threading.Lock()\n_count = [0]\n"
+                             "def twice(f, x):\n    with _lock:\n        _count[0] += 1\n    return f(x) + f(x)\n"
+                             "def count():\n    return _count[0]\n", "twice")
+    errors = []
+
+    def worker(i):
+        try:
+            for n in range(60):
+                assert twice(lambda v: v * 10, i * 100 + n) == 20 * (i * 100 + n)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads) and not errors, errors[:1]
+    assert judge.lookup("count")() == 8 * 60
+
+
+def test_the_signature_of_a_reference_is_what_inspect_reports(pair):
+    f = learner_fn(pair, "def f(a, /, b=2, *args, c, **kw):\n    pass\n", "f")
+    assert str(inspect.signature(f)) == "(a, /, b=2, *args, c, **kw)"
