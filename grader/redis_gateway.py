@@ -32,6 +32,8 @@ from fakeredis._clients._tcp_server import TCPFakeRequestHandler
 
 __all__ = ["RedisProxy", "EmbeddedRedisServer", "inside_url"]
 
+BACKLOG = 128  # connections waiting to be accepted
+
 
 def inside_url(url: str | None, inside_socket: str) -> str:
     """The learner's REDIS_URL: the socket inside the sandbox, with the credentials and db of ``url``."""
@@ -59,7 +61,7 @@ class RedisProxy:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(socket_path))
         os.chmod(socket_path, 0o666)
-        self.listener.listen(16)
+        self.listener.listen(BACKLOG)
         self.closed = False
         self.outage = False
         self.sockets: list[socket.socket] = []
@@ -84,18 +86,22 @@ class RedisProxy:
             if self.outage:
                 _close(inner)
                 continue
-            try:
-                outer = socket.socket(self.target[0], socket.SOCK_STREAM)
-                outer.settimeout(5)
-                outer.connect(self.target[1])
-                outer.settimeout(None)
-            except OSError:
-                _close(inner)
-                continue
-            with self._lock:
-                self.sockets += [inner, outer]
-            for a, b in ((inner, outer), (outer, inner)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._connect, args=(inner,), daemon=True).start()
+
+    def _connect(self, inner: socket.socket) -> None:
+        """Join one learner connection to a new connection to the server (in its own thread)."""
+        try:
+            outer = socket.socket(self.target[0], socket.SOCK_STREAM)
+            outer.settimeout(5)
+            outer.connect(self.target[1])
+            outer.settimeout(None)
+        except OSError:
+            _close(inner)
+            return
+        with self._lock:
+            self.sockets += [inner, outer]
+        for a, b in ((inner, outer), (outer, inner)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -178,6 +184,7 @@ class _WaitingWriter:
 
 class _UnixFakeServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = BACKLOG  # lessons open many connections at once (thread-stress demos)
 
     def __init__(self, path: str, fake_server: fakeredis.FakeServer) -> None:
         self._shutdown_event = threading.Event()

@@ -42,6 +42,7 @@ import importlib
 import inspect
 import itertools
 import json
+import queue
 import socket
 import select
 import struct
@@ -51,7 +52,6 @@ import time
 import types
 import uuid
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 __all__ = ["Endpoint", "Policy", "JudgePolicy", "RemoteObject", "RemoteError", "ChannelClosed",
@@ -214,9 +214,11 @@ class Endpoint:
         self._callers = 0  # threads waiting for a reply (they read the socket themselves)
         self._quiet_since = 0.0  # when the last caller got its reply
         self._threads = self._free = 0  # background readers, and those not busy serving a request
-        self._executor: ThreadPoolExecutor | None = None
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()  # requests read by a caller, for the workers
+        self._idle_workers = 0
         self.closed: str = ""
-        self._spawn_reader()
+        for _ in range(2):  # a spare from the start: serving must not depend on starting threads later
+            self._spawn_reader()
 
     # --- values -----------------------------------------------------------------------------------
     def _export(self, obj: Any) -> dict[str, Any]:
@@ -334,7 +336,7 @@ class Endpoint:
         with self._proxy_lock:
             proxy = self._proxies.get(ref)
             if proxy is None:
-                proxy = RemoteObject(self, ref, kind[:20], type_name[:200], qualname[:200], signature)
+                proxy = _proxy_class(type_name[:200])(self, ref, kind[:20], type_name[:200], qualname[:200], signature)
                 self._proxies[ref] = proxy
             return proxy
 
@@ -404,13 +406,21 @@ class Endpoint:
     # wake-ups per call, as in a plain ping-pong); requests it reads go to the executor, never run in the
     # caller's thread (it may hold the learner's locks). Background readers read when no caller is
     # waiting; one that reads a request gives the reading role to another reader and serves it itself.
-    def _spawn_reader(self) -> None:
+    def _spawn_reader(self) -> bool:
+        """Start one more background reader; False when none can start (the process's thread limit)."""
         with self._state:
             if self._threads >= WORKERS or self.closed:
-                return
+                return False
             self._threads += 1
             self._free += 1
-        threading.Thread(target=self._reader_loop, name=f"rpc-{self.name}-reader", daemon=True).start()
+        try:
+            threading.Thread(target=self._reader_loop, name=f"rpc-{self.name}-reader", daemon=True).start()
+        except RuntimeError:  # can't start new thread: serve with the readers there are
+            with self._state:
+                self._threads -= 1
+                self._free -= 1
+            return False
+        return True
 
     def _callers_read(self) -> bool:
         return self._callers > 0 or (self.prefer_callers > 0
@@ -452,14 +462,27 @@ class Endpoint:
                 self._free -= 1
 
     def _hand_off(self, message: dict[str, Any]) -> None:
-        if self._executor is None:
+        """Serve a request in another thread: an idle worker, a new one, or (none can start) this one."""
+        with self._state:
+            reserved = self._idle_workers > 0
+            if reserved:
+                self._idle_workers -= 1
+        if not reserved:
+            try:
+                threading.Thread(target=self._worker_loop, name=f"rpc-{self.name}-worker", daemon=True).start()
+            except RuntimeError:  # can't start new thread: a request is never dropped
+                self._serve(message)
+                return
+        self._jobs.put(message)
+
+    def _worker_loop(self) -> None:
+        while not self.closed:
+            message = self._jobs.get()
+            if message is None:
+                return
+            self._serve(message)
             with self._state:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"rpc-{self.name}")
-        try:
-            self._executor.submit(self._serve, message)
-        except RuntimeError:  # shut down
-            pass
+                self._idle_workers += 1
 
     def _wake_callers(self) -> None:
         """The reading role is free: every waiting caller looks again (one of them takes it)."""
@@ -513,8 +536,8 @@ class Endpoint:
 
     def close(self) -> None:
         self._shut("closed by this side")
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        for _ in range(self._idle_workers):
+            self._jobs.put(None)
         try:
             self.sock.close()
         except OSError:
@@ -822,6 +845,14 @@ class RemoteObject:
 
     def __hash__(self) -> int:
         return object.__hash__(self)
+
+
+@functools.lru_cache(maxsize=512)
+def _proxy_class(type_name: str) -> type:
+    """A RemoteObject subclass named like the remote object's type, so ``type(x).__name__`` reads right."""
+    module, _, qualname = type_name.rpartition(".")
+    name = qualname.rpartition(".")[2] or "RemoteObject"
+    return type(name, (RemoteObject,), {"__slots__": (), "__module__": module or __name__, "__qualname__": qualname})
 
 
 class _Default:

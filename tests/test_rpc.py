@@ -86,6 +86,7 @@ def test_objects_cross_by_reference_and_keep_their_identity(pair):
                        "Store")
     assert isinstance(store, RemoteObject) and store.grader_kind == "class" and store.__name__ == "Store"
     s = store()
+    assert type(s).__name__ == "Store" and isinstance(s, RemoteObject)
     assert s.put("a", 1) is s  # the same learner object comes back as the same reference
     sentinel = object()
     assert s.get("missing", sentinel) is sentinel  # a judge object given to the learner comes back as itself
