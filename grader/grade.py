@@ -98,6 +98,19 @@ def tests_run_in(source_nb: Any) -> str:
     return where
 
 
+def _learner_names(source_nb: Any, cells: list[Any]) -> frozenset[str]:
+    """Names the judge takes from the learner's namespace even when the course defines them too.
+
+    The names the instructor's answer cells bind (the exercise's API), and those the learner's
+    answers bind, except names course and test cells bind: a learner rebinding ``Check``,
+    ``SlowDatabase`` or a test's helper changes their own kernel, never what the tests use.
+    """
+    course = frozenset().union(*(bound_names(c.source) for c in cells if c.kind in ("course", "tests")))
+    exercise = frozenset().union(*(bound_names(_text(c)) for c in source_nb.cells if is_answer(c)))
+    answers = frozenset().union(*(bound_names(c.source) for c in cells if c.kind == "answer"))
+    return exercise | (answers - course)
+
+
 def _text(cell: Any) -> str:
     return "".join(cell.source) if isinstance(cell.source, list) else cell.source
 
@@ -145,8 +158,7 @@ def grade_notebook(
     cells = [{"source": c.source, "kind": c.kind, "timeout": limits.cell_timeout, "grade_id": c.grade_id}
              for c in assembly.cells]
     judged = tests_run_in(source_nb) == "judge"
-    learner_names = frozenset().union(*(bound_names(c.source) for c in assembly.cells if c.kind == "answer"),
-                                      *(bound_names(_text(c)) for c in source_nb.cells if is_answer(c)))
+    learner_names = _learner_names(source_nb, assembly.cells)
     outcome = run_cells(cells, limits=limits, env=grading_env(latency_scale, redis_url), judge=judged,
                         learner_names=learner_names)
     exercises, figures, executed = [], [], []

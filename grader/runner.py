@@ -14,7 +14,13 @@ learner's code must not see is ever in this process before it is needed:
 3. The parent sends ``{"end": nonce}``; the runner answers with a final
    authenticated ``done`` record.
 
-Learner cells run in the IPython shell; test cells do not: they are compiled
+With the judge (``init["rpc_fd"]``, the default), test cells never come here:
+they run in ``grader.judge``, and this process serves the judge's requests for
+the learner's names over the channel (``grader.rpc``), in background threads,
+between the cells it runs.
+
+For a lesson that opted out of the judge, test cells come here too. Learner
+cells run in the IPython shell; test cells do not: they are compiled
 and executed by this module (never in IPython's history, ``In``/``Out`` or
 ``linecache``) in a copy of the learner's namespace, after the test helpers
 the course relies on (``course_lib``, builtins, the modules the tests import

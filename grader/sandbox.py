@@ -7,8 +7,10 @@ sandbox. The parent talks to ``grader.runner`` cell by cell: it sends one
 cell (its source encrypted with a per-run key), waits for exactly one
 authenticated record, and only then sends the next, so hidden tests are never
 in the learner's process before they run and blind writes cannot forge a
-result. The grade is decided here, in the parent, from those records.
-``Limits(isolation="off")`` is the unprotected baseline for measurements.
+result. Test cells go to the trusted judge (``grader.judge``, started here too,
+outside the sandbox), which reaches the learner's names over a socket pair and
+serves the learner's Redis socket; the grade is decided from the judge's
+records. ``Limits(isolation="off")`` is the unprotected baseline for measurements.
 See docs/SECURITY.md.
 """
 

@@ -231,6 +231,18 @@ def test_the_judge_decides_whatever_the_learners_process_does(course, attack):
     assert all(len(e.message) <= 6000 for e in result.exercises)
 
 
+def test_rebinding_a_course_name_in_an_answer_cell_does_not_reach_the_tests(course):
+    """``halve`` has visible checks only: a fake ``Check`` from the learner would pass it if the judge used it."""
+    fake = ("class Check:\n    def __init__(self, *a):\n        pass\n    def __getattr__(self, name):\n"
+            "        return lambda *a, **k: (a[1] if len(a) > 1 else None)\n")
+
+    def wrong_halve(nb):
+        nb.cells[4].source = "def halve(x):\n    return 0\n"
+
+    result = course(fake + RIGHT, edit=wrong_halve)
+    assert _scores(result) == {"double": ("passed", 2.0), "halve": ("failed", 0.0)}, _scores(result)
+
+
 CHEATS = {  # a get_user_cached that queries on every call, then tries to hide it
     "reset the test's database counters": "db.reset_counts()",
     "read the counters' private storage": "db._counts.clear()",
