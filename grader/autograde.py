@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from course_lib.manifest import Lesson
 
@@ -160,13 +161,52 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.5)
 
 
-def _worker_init(parent: int) -> None:
+REDIS_DATABASES = 16  # a real Redis server's default number of databases: at most this many workers share one
+
+
+_WORKER_DB: int | None = None  # this worker's own database on the grader's real Redis
+
+
+def _worker_init(parent: int, databases: Any = None) -> None:
+    global _WORKER_DB
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if databases is not None:
+        _WORKER_DB = databases.get()
+
+
+def with_database(url: str, db: int) -> str:
+    """``url`` with its Redis database number replaced by ``db``.
+
+    >>> with_database("redis://127.0.0.1:6379/0", 3), with_database("unix:///run/redis.sock?db=1", 2)
+    ('redis://127.0.0.1:6379/3', 'unix:///run/redis.sock?db=2')
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(db)
+        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def _database_of(url: str) -> int:
+    parts = urlsplit(url)
+    text = dict(parse_qsl(parts.query)).get("db", "0") if parts.scheme == "unix" else parts.path.strip("/") or "0"
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"the Redis URL's database {text!r} is not a number: use e.g. redis://host:6379/0") from None
+
+
+def worker_redis_url(redis_url: str | None) -> str | None:
+    """In a worker process: the grader's Redis URL with this worker's own database."""
+    if redis_url and _WORKER_DB is not None:  # submissions graded at the same time never share keys
+        return with_database(redis_url, _WORKER_DB)
+    return redis_url
 
 
 def _grade_task(source: Path, submission: Submission, limits: Limits, redis_url: str | None) -> dict[str, Any]:
-    return _safe_grade(source, submission, limits, redis_url).to_dict()
+    return _safe_grade(source, submission, limits, worker_redis_url(redis_url)).to_dict()
 
 
 def _run_pool(items: list[tuple[Submission, str]], workers: int, source: Path, limits: Limits,
@@ -177,8 +217,16 @@ def _run_pool(items: list[tuple[Submission, str]], workers: int, source: Path, l
     if not items:
         return []
     lost: list[tuple[Submission, str]] = []
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init, initargs=(os.getpid(),))
+    context = multiprocessing.get_context("spawn")
+    databases = None
+    if redis_url:  # one database per worker process, counted from the URL's own
+        workers = min(workers, REDIS_DATABASES)
+        databases = context.Queue()
+        base = _database_of(redis_url)
+        for k in range(workers):
+            databases.put((base + k) % REDIS_DATABASES)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_worker_init, initargs=(os.getpid(), databases))
     try:
         futures = {pool.submit(task, source, sub, limits, redis_url): (sub, fp) for sub, fp in items}
         remaining = set(futures)

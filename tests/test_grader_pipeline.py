@@ -285,3 +285,32 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     statuses = {r[f"{LESSON}:status"] for r in rows.values()}
     assert "graded" in statuses and statuses <= {"graded", "tampered", "timed_out", "crashed", "unreadable"}
     assert (course / "reports" / "index.html").is_file() and "grades CSV" in out
+
+
+def _report_database(source, submission, limits, redis_url):
+    """A pool task that reports which Redis URL its worker process would grade with."""
+    from grader.autograde import worker_redis_url
+    from grader.grade import NotebookResult
+
+    return NotebookResult("graded", [], detail=f"{os.getpid()} {worker_redis_url(redis_url)}").to_dict()
+
+
+def test_parallel_workers_on_a_real_redis_each_get_their_own_database():
+    from grader.autograde import _run_pool, with_database
+    from grader.sandbox import Limits
+
+    assert with_database("redis://127.0.0.1:6379/0", 3) == "redis://127.0.0.1:6379/3"
+    assert with_database("unix:///run/redis.sock?db=1", 2) == "unix:///run/redis.sock?db=2"
+    seen = []
+    items = [(f"learner{i}", "fingerprint") for i in range(8)]
+    lost = _run_pool(items, 3, Path("source.ipynb"), Limits(), "redis://127.0.0.1:6379/5",
+                     lambda sub, fp, result: seen.append(result.detail), task=_report_database)
+    assert not lost and len(seen) == 8
+    by_process: dict[str, set[str]] = {}
+    for line in seen:
+        pid, url = line.split()
+        by_process.setdefault(pid, set()).add(url)
+    urls = [next(iter(u)) for u in by_process.values()]
+    assert all(len(u) == 1 for u in by_process.values()), by_process  # a worker keeps its database
+    assert len(set(urls)) == len(urls), by_process  # workers never share one
+    assert set(urls) <= {f"redis://127.0.0.1:6379/{n}" for n in (5, 6, 7)}
