@@ -23,8 +23,8 @@ anything in the judge.
 
 >>> import socket, threading
 >>> a, b = socket.socketpair()
->>> judge, learner = Endpoint(a, JudgePolicy(), name="judge"), Endpoint(b, Policy(), name="learner")
->>> learner.root = {"double": lambda x: [x, x]}.__getitem__
+>>> judge = Endpoint(a, JudgePolicy(), name="judge")
+>>> learner = Endpoint(b, Policy(), name="learner", root={"double": lambda x: [x, x]}.__getitem__)
 >>> double = judge.lookup("double")
 >>> double(21), double.grader_kind
 ([21, 21], 'function')
@@ -194,15 +194,17 @@ class Endpoint:
     """One side of the channel: serves the peer's requests and sends this side's."""
 
     def __init__(self, sock: socket.socket, policy: Policy, *, name: str = "",
-                 on_close: Callable[[str], None] | None = None, prefer_callers: float = 0.0) -> None:
+                 on_close: Callable[[str], None] | None = None, prefer_callers: float = 0.0,
+                 root: Callable[[str], Any] | None = None) -> None:
         self.sock, self.policy, self.name, self.on_close = sock, policy, name, on_close
-        self.root: Callable[[str], Any] | None = None  # answers lookup(name) from the peer
+        self.root = root  # answers lookup(name) from the peer
         self.by_reference: Callable[[Any], bool] = lambda value: False  # lists/dicts/sets not to copy
         self.requests = 0  # sent so far (the cost of a test, for authors)
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._pending_lock = threading.Lock()
+        self._local = threading.local()  # .serving: ids of the peer's requests this thread is serving
         self._exported: dict[int, Any] = {}  # ref -> object (kept alive for the channel's life)
         self._export_ids: dict[int, int] = {}  # id(object) -> ref
         self._export_lock = threading.Lock()
@@ -491,7 +493,7 @@ class Endpoint:
         for other in waiting:
             other.event.set()
 
-    def _wait(self, pending: _Pending) -> None:
+    def _wait(self, pending: _Pending, ident: int) -> None:
         with self._state:
             self._callers += 1
         try:
@@ -499,19 +501,26 @@ class Endpoint:
                 pending.event.clear()
                 if pending.reply is not None:
                     break
-                if self._role.acquire(blocking=False):
-                    try:
-                        while pending.reply is None and not self.closed:
-                            message = self._read_message()
-                            if message is not None:
-                                self._hand_off(message)
-                    except (ProtocolError, ChannelClosed) as exc:
-                        self._fail(exc)
-                    finally:
-                        self._role.release()
-                        self._wake_callers()
-                else:
+                if not self._role.acquire(blocking=False):
                     pending.event.wait(0.05)  # short waits: a timeout raised in this thread gets through
+                    continue
+                nested = None
+                try:
+                    while pending.reply is None and not self.closed and nested is None:
+                        message = self._read_message()
+                        if message is None:
+                            continue
+                        if message.get("in") == ident:  # a callback made by the code this call runs
+                            nested = message
+                        else:
+                            self._hand_off(message)
+                except (ProtocolError, ChannelClosed) as exc:
+                    self._fail(exc)
+                finally:
+                    self._role.release()
+                    self._wake_callers()
+                if nested is not None:  # served here, as one call stack across the two processes
+                    self._serve(nested)
         finally:
             with self._state:
                 self._callers -= 1
@@ -551,8 +560,11 @@ class Endpoint:
         pending = _Pending()
         with self._pending_lock:
             self._pending[ident] = pending
+        serving = getattr(self._local, "serving", None)
+        if serving:  # made while serving the peer's request: the peer may serve it in the waiting thread
+            fields["in"] = serving[-1]
         self._send({"id": ident, "op": op, **fields})
-        self._wait(pending)
+        self._wait(pending, ident)
         reply = pending.reply
         if reply is None:
             raise ChannelClosed(self.closed or "the channel closed")
@@ -616,6 +628,8 @@ class Endpoint:
 
     def _serve(self, message: dict[str, Any]) -> None:
         ident = message.get("id")
+        serving = self._local.__dict__.setdefault("serving", [])
+        serving.append(ident)
         try:
             result = self._perform(message)
             reply = {"re": ident, "ok": result}
@@ -624,6 +638,8 @@ class Endpoint:
             return
         except BaseException as exc:  # noqa: BLE001 - whatever happened is the caller's to know
             reply = {"re": ident, "err": self._describe(exc)}
+        finally:
+            serving.pop()
         try:
             self._send(reply)
         except (ChannelClosed, ValueError) as exc:

@@ -263,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
             except KeyError:
                 raise NameError(f"name {name!r} is not defined") from None
 
-        endpoint = Endpoint(socket.socket(fileno=int(init["rpc_fd"])), Policy(), name="learner")
-        endpoint.root = lookup
+        endpoint = Endpoint(socket.socket(fileno=int(init["rpc_fd"])), Policy(), name="learner", root=lookup)
     course_bindings: dict[str, Any] = {}  # names course cells bound to functions/classes/modules
     tests_private: dict[str, Any] = {}  # functions and classes the test cells defined
 
