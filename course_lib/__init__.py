@@ -15,7 +15,7 @@ The lessons and the grader import from here:
 """
 
 from . import charts
-from .checks import Check, CheckFailed, by_reference
+from .checks import Check, CheckFailed, by_reference, result_by_reference
 from .clock import FakeClock
 from .config import latency_scale
 from .database import DatabaseError, SlowDatabase
@@ -27,6 +27,7 @@ from .workloads import hot_key_bursts, optimal_hit_ratio, replay_hit_ratio, unif
 
 __all__ = [
     "by_reference",
+    "result_by_reference",
     "charts",
     "Check",
     "CheckFailed",

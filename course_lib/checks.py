@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-__all__ = ["Check", "CheckFailed", "by_reference", "passed_by_reference"]
+__all__ = ["Check", "CheckFailed", "by_reference", "passed_by_reference", "result_by_reference"]
 
 _BY_REFERENCE: dict[int, Any] = {}  # id -> container (kept alive, so its id stays its own)
 
@@ -41,6 +41,23 @@ def by_reference(container: Any) -> Any:
     """
     _BY_REFERENCE[id(container)] = container
     return container
+
+
+def result_by_reference(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn(*args, **kwargs)`` and get its very result, not a copy.
+
+    In a notebook this is just the call. When the grader runs the tests in its
+    judge, a list, dict or set the learner's function returns is normally
+    copied; through this call it stays in the learner's process and the test
+    gets a reference to it (and to the containers inside it), so changing it
+    changes the learner's object: use it to test that a cache does not hand
+    out its own mutable values.
+
+    >>> result_by_reference(sorted, [3, 1, 2])
+    [1, 2, 3]
+    """
+    kept = getattr(type(fn), "grader_call_kept", None)
+    return kept(fn, *args, **kwargs) if kept is not None else fn(*args, **kwargs)
 
 
 def passed_by_reference(container: Any) -> bool:

@@ -265,6 +265,8 @@ class Endpoint:
             return {"s": [self.encode(v, depth + 1) for v in list(value)]}
         if kind is frozenset:
             return {"f": [self.encode(v, depth + 1) for v in value]}
+        if kind is types.MappingProxyType:  # a read-only view: a read-only view of a copy
+            return {"mp": [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in list(value.items())]}
         if kind in _VALUE_TYPES and (kind is not datetime.datetime or value.tzinfo is None
                                      or type(value.tzinfo) is datetime.timezone):
             return {_VALUE_TYPES[kind]: _VALUE_ENCODE[kind](value)}
@@ -288,15 +290,18 @@ class Endpoint:
             raise ProtocolError("a value too large or too deeply nested")
         if type(data) in _PLAIN:
             return data
-        if type(data) is not dict or not 1 <= len(data) <= 5:
+        if type(data) is not dict or not 1 <= len(data) <= 6:
             raise ProtocolError(f"not a value: {type(data).__name__}")
         if "r" in data:
             ref, kind, name = data.get("r"), data.get("k"), data.get("n")
-            qualname, signature = data.get("q", ""), data.get("s")
+            qualname, signature, keep = data.get("q", ""), data.get("s"), data.get("kp") == 1
             if type(ref) is not int or type(kind) is not str or type(name) is not str or type(qualname) is not str \
                     or (signature is not None and type(signature) is not list):
                 raise ProtocolError("a malformed reference")
-            return self._proxy(ref, kind, name, qualname, signature)
+            proxy = self._proxy(ref, kind, name, qualname, signature)
+            if keep:
+                object.__setattr__(proxy, "grader_keep", True)
+            return proxy
         (tag, body), = data.items()
         if tag == "y":
             obj = self._exported.get(body) if type(body) is int else None
@@ -312,7 +317,7 @@ class Endpoint:
                 raise ProtocolError(f"a malformed {tag!r} value: {exc}") from None
         if type(body) is not list:
             raise ProtocolError(f"a malformed {tag!r} value")
-        items = [self.decode(v, depth + 1, budget) for v in body] if tag != "d" else None
+        items = [self.decode(v, depth + 1, budget) for v in body] if tag not in ("d", "mp") else None
         if tag == "l":
             return items
         if tag == "t":
@@ -322,7 +327,7 @@ class Endpoint:
                 return set(items) if tag == "s" else frozenset(items)
             except TypeError as exc:
                 raise ProtocolError(f"an unhashable set item: {exc}") from None
-        if tag == "d":
+        if tag in ("d", "mp"):
             out = {}
             for pair in body:
                 if type(pair) is not list or len(pair) != 2:
@@ -331,7 +336,7 @@ class Endpoint:
                     out[self.decode(pair[0], depth + 1, budget)] = self.decode(pair[1], depth + 1, budget)
                 except TypeError as exc:
                     raise ProtocolError(f"an unhashable dict key: {exc}") from None
-            return out
+            return out if tag == "d" else types.MappingProxyType(out)
         raise ProtocolError(f"an unknown value tag {tag!r}")
 
     def _proxy(self, ref: int, kind: str, type_name: str, qualname: str, signature: list | None) -> "RemoteObject":
@@ -693,12 +698,19 @@ class Endpoint:
             return self.encode(value)
         obj = self._target(message)
         policy = self.policy
+        if message.get("keep") is True:  # the caller keeps results where they live: containers by reference
+            def result(value: Any) -> Any:
+                if type(value) in _MUTABLE:
+                    return {**self._export(value), "kp": 1}
+                return self.encode(value)
+        else:
+            result = self.encode
         if op == "getattr":
             name = str(message.get("name"))
             value = policy.getattr(obj, name)
             if getattr(value, "__self__", None) is obj and callable(getattr(type(obj), name, None)):
                 return {"m": name}  # a method of the class: the caller calls it by name from now on
-            return self.encode(value)
+            return result(value)
         if op == "callattr":
             name = str(message.get("name"))
             fn = policy.call(policy.getattr(obj, name))
@@ -711,14 +723,14 @@ class Endpoint:
             kwargs = self.decode(message.get("kwargs", {"d": []}))
             if type(args) is not tuple or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
                 raise ProtocolError("malformed call arguments")
-            result = fn(*args, **kwargs)
+            value = fn(*args, **kwargs)
             restore = message.get("restore")
             if restore:  # the caller's mutable arguments, as the call left them
-                return {"v": self.encode(result),
+                return {"v": result(value),
                         "a": [self.encode(args[w]) if type(w) is int and 0 <= w < len(args)
                               else self.encode(kwargs[w]) if type(w) is str and w in kwargs else None
                               for w in restore]}
-            return self.encode(result)
+            return result(value)
         if op == "setattr":
             policy.setattr(obj, str(message.get("name")), self.decode(message.get("value")))
             return None
@@ -728,7 +740,7 @@ class Endpoint:
         if op in ("getitem", "contains", "delitem"):
             key = self.decode(message.get("key"))
             if op == "getitem":
-                return self.encode(obj[key])
+                return result(obj[key])
             if op == "contains":
                 return bool(key in obj)
             del obj[key]
@@ -743,7 +755,7 @@ class Endpoint:
         if op == "iter":
             return self.encode(iter(obj))
         if op == "next":
-            return self.encode(next(obj))
+            return result(next(obj))
         if op in ("repr", "str"):
             return str(repr(obj) if op == "repr" else str(obj))[:MAX_TEXT]
         if op in ("enter", "exit"):
@@ -762,7 +774,7 @@ class RemoteObject:
     """
 
     __slots__ = ("_rpc_endpoint", "_rpc_ref", "grader_kind", "grader_type", "_rpc_methods", "_rpc_name",
-                 "_rpc_signature", "__weakref__")
+                 "_rpc_signature", "grader_keep", "__weakref__")
 
     def __init__(self, endpoint: Endpoint, ref: int, kind: str, type_name: str, qualname: str = "",
                  signature: list | None = None) -> None:
@@ -773,13 +785,21 @@ class RemoteObject:
         object.__setattr__(self, "_rpc_methods", {})
         object.__setattr__(self, "_rpc_name", qualname)
         object.__setattr__(self, "_rpc_signature", signature)
+        object.__setattr__(self, "grader_keep", False)  # results stay where they live (see grader_call_kept)
 
     @property
     def __signature__(self) -> inspect.Signature | None:  # noqa: PLW3201 - what inspect.signature reads
         return _signature(self._rpc_signature) if self._rpc_signature is not None else None
 
     def _rpc(self, op: str, **fields: Any) -> Any:
+        if self.grader_keep:
+            fields["keep"] = True
         return self._rpc_endpoint.request(op, ref=self._rpc_ref, **fields)
+
+    def grader_call_kept(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the remote object; a list, dict or set it returns stays on its side (a reference, not a copy),
+        and so does every container reached through it."""
+        return _call(self, "call", None, args, kwargs, keep=True)
 
     def __getattr__(self, name: str) -> Any:
         if name in ("__name__", "__qualname__") and self._rpc_name:  # what functools.wraps and messages read
@@ -908,6 +928,9 @@ class _RemoteMethod:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return _call(self.owner, "callattr", self.name, args, kwargs)
 
+    def grader_call_kept(self, *args: Any, **kwargs: Any) -> Any:
+        return _call(self.owner, "callattr", self.name, args, kwargs, keep=True)
+
     def __repr__(self) -> str:
         return f"<method {self.name} of {self.owner.grader_type} object>"
 
@@ -928,7 +951,8 @@ class _RemoteIterator:
 _MUTABLE = (list, dict, set)
 
 
-def _call(target: RemoteObject, op: str, name: str | None, args: tuple, kwargs: dict[str, Any]) -> Any:
+def _call(target: RemoteObject, op: str, name: str | None, args: tuple, kwargs: dict[str, Any],
+          keep: bool = False) -> Any:
     """A call across the channel; lists, dicts and sets passed in get the changes the callee made."""
     ep = target._rpc_endpoint
     restore: list[int | str] = [i for i, a in enumerate(args) if type(a) in _MUTABLE]
@@ -938,6 +962,8 @@ def _call(target: RemoteObject, op: str, name: str | None, args: tuple, kwargs: 
         fields["name"] = name
     if restore:
         fields["restore"] = restore
+    if keep:
+        fields["keep"] = True
     reply = target._rpc(op, **fields)
     if not restore:
         return ep.decode(reply)

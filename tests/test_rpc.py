@@ -265,3 +265,17 @@ def test_concurrent_calls_with_nested_callbacks_under_threads(pair):
 def test_the_signature_of_a_reference_is_what_inspect_reports(pair):
     f = learner_fn(pair, "def f(a, /, b=2, *args, c, **kw):\n    pass\n", "f")
     assert str(inspect.signature(f)) == "(a, /, b=2, *args, c, **kw)"
+
+
+def test_a_result_kept_by_reference_lets_the_test_change_the_learners_object(pair):
+    from course_lib import result_by_reference
+
+    cache = learner_fn(pair, "_store = {1: {'price': 10}}\ndef shared(k):\n    return [_store[k]]\n"
+                             "def price(k):\n    return _store[k]['price']\n", "shared")
+    judge, _, _ = pair
+    copy = cache(1)
+    copy[0]["price"] = -1  # a copy: the learner's cache is untouched
+    assert judge.lookup("price")(1) == 10
+    kept = result_by_reference(cache, 1)
+    kept[0]["price"] = -1  # the learner's own dict, reached through the kept list
+    assert judge.lookup("price")(1) == -1
