@@ -267,6 +267,46 @@ def _check(result, answers, expected_failures):
     return detail
 
 
+# caches used from 8 threads without their lock: only the hidden tests can tell
+KEY_NULL_LOCK = '''
+import contextlib
+
+
+def profile_key(db, user_id, request_id=None):
+    return hashkey(user_id)
+
+
+def make_load_profile(clock):
+    @cached(TTLCache(maxsize=256, ttl=60, timer=clock), key=profile_key, lock=contextlib.nullcontext())
+    def load_profile(db, user_id, request_id=None):
+        return db.get_user(user_id)
+    return load_profile
+'''
+
+KEY_HAND_ROLLED_UNLOCKED = '''
+def profile_key(db, user_id, request_id=None):
+    return hashkey(user_id)
+
+
+def make_load_profile(clock):
+    cache = TTLCache(maxsize=256, ttl=60, timer=clock)
+    lock = threading.Lock()   # created, never used
+
+    def load_profile(db, user_id, request_id=None):
+        key = profile_key(db, user_id, request_id)
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        value = db.get_user(user_id)
+        cache[key] = value
+        return value
+
+    load_profile.cache, load_profile.cache_lock = cache, lock
+    return load_profile
+'''
+
+
 @pytest.mark.parametrize(
     "answers",
     [
@@ -310,3 +350,10 @@ def test_hidden_tests_catch_what_the_visible_checks_miss(grade_lesson, slug):
         # Visible checks raise CheckFailed; a plain AssertionError comes from the hidden tests after them.
         # (The grader never reports what a test cell printed, so the success line itself is not visible.)
         assert detail[exercise].startswith("AssertionError"), (exercise, detail[exercise])
+
+
+@pytest.mark.parametrize("answer", [KEY_NULL_LOCK, KEY_HAND_ROLLED_UNLOCKED], ids=["null-lock", "hand-rolled-unlocked"])
+def test_caches_without_their_lock_lose_their_points(grade_lesson, answer):
+    result = grade_lesson(LESSON, {"cached-with-key": answer})
+    _check(result, {"cached-with-key": answer}, {"cached-with-key"})
+    assert result.score == result.max_score - 4
