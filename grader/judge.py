@@ -41,11 +41,12 @@ from typing import TYPE_CHECKING, Any
 from course_lib.checks import passed_by_reference
 
 from .rpc import ChannelClosed, Endpoint, JudgePolicy, RemoteError
+from .runner import load_grading_profile
 
 if TYPE_CHECKING:
     from .redis_gateway import EmbeddedRedisServer, RedisProxy
 
-__all__ = ["main", "LearnerNamespace", "definitions"]
+__all__ = ["main", "LearnerNamespace", "bound_names", "definitions"]
 
 TESTS_FILENAME = "<grader: tests>"
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -127,19 +128,6 @@ def definitions(source: str, *, whole: bool) -> list[ast.Module]:
 
 def _interrupt(thread: threading.Thread) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(CellTimeout))
-
-
-def _load_grading_profile() -> None:
-    try:
-        from hypothesis import HealthCheck, Phase, settings
-    except ImportError:
-        return
-    settings.register_profile(
-        "grading", derandomize=True, database=None, deadline=None, print_blob=False,
-        suppress_health_check=[HealthCheck.too_slow],
-        phases=[p for p in Phase if p.name != "explain"],
-    )
-    settings.load_profile("grading")
 
 
 class Judge:
@@ -229,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint.by_reference = passed_by_reference
     init = json.loads(sys.stdin.readline())
     gateway = _serve_redis(Path(init["redis_socket"])) if init.get("redis_socket") else None
-    _load_grading_profile()
+    load_grading_profile()
     judge = Judge(endpoint, set(init.get("learner_names", [])))
     out.write(json.dumps({"index": init.get("index"), "status": "ok"}) + "\n")
     out.flush()
