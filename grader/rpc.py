@@ -221,6 +221,8 @@ class Endpoint:
         self.closed: str = ""
         for _ in range(2):  # a spare from the start: serving must not depend on starting threads later
             self._spawn_reader()
+        for _ in range(4):
+            self._start_worker(idle=True)
 
     # --- values -----------------------------------------------------------------------------------
     def _export(self, obj: Any) -> dict[str, Any]:
@@ -469,18 +471,28 @@ class Endpoint:
                 self._free -= 1
 
     def _hand_off(self, message: dict[str, Any]) -> None:
-        """Serve a request in another thread: an idle worker, a new one, or (none can start) this one."""
+        """Queue a request for a worker thread; start one if none is idle (and the process allows it).
+
+        Never served here: the caller that read it may hold the learner's locks or the reading role.
+        The workers started with the channel take it when none can be started now.
+        """
         with self._state:
             reserved = self._idle_workers > 0
             if reserved:
                 self._idle_workers -= 1
-        if not reserved:
-            try:
-                threading.Thread(target=self._worker_loop, name=f"rpc-{self.name}-worker", daemon=True).start()
-            except RuntimeError:  # can't start new thread: a request is never dropped
-                self._serve(message)
-                return
         self._jobs.put(message)
+        if not reserved:
+            self._start_worker(idle=False)
+
+    def _start_worker(self, *, idle: bool) -> bool:
+        try:
+            threading.Thread(target=self._worker_loop, name=f"rpc-{self.name}-worker", daemon=True).start()
+        except RuntimeError:  # can't start new thread (the sandbox's limit): a busy worker will take it
+            return False
+        if idle:
+            with self._state:
+                self._idle_workers += 1
+        return True
 
     def _worker_loop(self) -> None:
         while not self.closed:
@@ -506,11 +518,12 @@ class Endpoint:
                 pending.event.clear()
                 if pending.reply is not None:
                     break
-                if not self._role.acquire(blocking=False):
-                    pending.event.wait(0.05)  # short waits: a timeout raised in this thread gets through
-                    continue
-                nested = None
-                try:
+                nested, reading = None, False
+                try:  # the release is certain even if a cell's timeout interrupts this thread here
+                    reading = self._role.acquire(blocking=False)
+                    if not reading:
+                        pending.event.wait(0.05)  # short waits: a timeout raised in this thread gets through
+                        continue
                     while pending.reply is None and not self.closed and nested is None:
                         message = self._read_message()
                         if message is None:
@@ -522,8 +535,9 @@ class Endpoint:
                 except (ProtocolError, ChannelClosed) as exc:
                     self._fail(exc)
                 finally:
-                    self._role.release()
-                    self._wake_callers()
+                    if reading:
+                        self._role.release()
+                        self._wake_callers()
                 if nested is not None:  # served here, as one call stack across the two processes
                     self._serve(nested)
         finally:

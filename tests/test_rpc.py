@@ -279,3 +279,28 @@ def test_a_result_kept_by_reference_lets_the_test_change_the_learners_object(pai
     kept = result_by_reference(cache, 1)
     kept[0]["price"] = -1  # the learner's own dict, reached through the kept list
     assert judge.lookup("price")(1) == -1
+
+
+def test_calls_complete_when_the_learners_process_can_start_no_more_threads(pair, monkeypatch):
+    """The sandbox's thread limit reached: requests wait for the threads there are, never deadlock."""
+    judge, learner, _ = pair
+    twice = learner_fn(pair, "import threading\n_lock = threading.Lock()\n"
+                             "def twice(f, x):\n    with _lock:\n        return f(x) + f(x)\n", "twice")
+
+    monkeypatch.setattr(learner, "_start_worker", lambda **kwargs: False)
+    monkeypatch.setattr(learner, "_spawn_reader", lambda: False)
+    errors = []
+
+    def worker(i):
+        try:
+            for n in range(20):
+                assert twice(lambda v: v + 1, n) == 2 * (n + 1)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads) and not errors, errors[:1]
