@@ -9,10 +9,11 @@ attributes, items, iteration, ``repr``) are requests to the side that owns it.
 Nothing is ever unpickled: a peer can only send data and references to
 objects it owns or was given.
 
-Every incoming request runs in a worker thread of its own, so a call into the
-learner's code may call back into the judge (a loader, a clock, a database)
-and calls from several judge threads run concurrently in the learner's
-process, as they would in one interpreter.
+Requests run concurrently (in reader and worker threads, see ``Endpoint``), so
+calls from several judge threads run concurrently in the learner's process,
+and a call into the learner's code may call back into the judge (a loader, a
+clock, a database): such a nested callback is served by the thread waiting for
+the call, one call stack across the two processes, as in one interpreter.
 
 What a peer may do to objects of this side is decided by a :class:`Policy`:
 the learner's side serves the judge everything; the judge serves the learner
@@ -64,13 +65,12 @@ MAX_TEXT = 4_000  # characters of a repr/str or an error message
 WORKERS = 64  # requests served at once (nested callbacks and concurrent callers)
 
 _PLAIN = (type(None), bool, int, float, str)
-# immutable standard-library values that also cross by value (exact types), with their tags
-_VALUE_TYPES = {datetime.datetime: "dt", datetime.date: "da", datetime.time: "tm", datetime.timedelta: "td",
-                decimal.Decimal: "dec", uuid.UUID: "uu", complex: "cx"}
-_VALUE_ENCODE: dict[type, Callable[[Any], Any]] = {
-    datetime.datetime: lambda v: v.isoformat(), datetime.date: lambda v: v.isoformat(),
-    datetime.time: lambda v: v.isoformat(), decimal.Decimal: str, uuid.UUID: lambda v: v.hex,
-    datetime.timedelta: lambda v: [v.days, v.seconds, v.microseconds], complex: lambda v: [v.real, v.imag]}
+# immutable standard-library values that also cross by value (exact types): their tag and encoding
+_VALUE_CODEC: dict[type, tuple[str, Callable[[Any], Any]]] = {
+    datetime.datetime: ("dt", lambda v: v.isoformat()), datetime.date: ("da", lambda v: v.isoformat()),
+    datetime.time: ("tm", lambda v: v.isoformat()), datetime.timedelta: ("td", lambda v: [v.days, v.seconds,
+                                                                                          v.microseconds]),
+    decimal.Decimal: ("dec", str), uuid.UUID: ("uu", lambda v: v.hex), complex: ("cx", lambda v: [v.real, v.imag])}
 
 
 def _text_of(body: Any) -> str:
@@ -262,22 +262,23 @@ class Endpoint:
         if kind is tuple:
             return {"t": [self.encode(v, depth + 1) for v in value]}
         if kind is dict:
-            return {"d": [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in list(value.items())]}
+            return {"d": self._pairs(value, depth)}
         if kind is set:
             return {"s": [self.encode(v, depth + 1) for v in list(value)]}
         if kind is frozenset:
             return {"f": [self.encode(v, depth + 1) for v in value]}
         if kind is types.MappingProxyType:  # a read-only view: a read-only view of a copy
-            return {"mp": [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in list(value.items())]}
-        if kind in _VALUE_TYPES and (kind is not datetime.datetime or value.tzinfo is None
-                                     or type(value.tzinfo) is datetime.timezone):
-            return {_VALUE_TYPES[kind]: _VALUE_ENCODE[kind](value)}
-        if kind in _VALUE_TYPES and (kind is not datetime.datetime or value.tzinfo is None
-                                     or type(value.tzinfo) is datetime.timezone):
-            return {_VALUE_TYPES[kind]: _VALUE_ENCODE[kind](value)}
+            return {"mp": self._pairs(value, depth)}
+        codec = _VALUE_CODEC.get(kind)
+        if codec is not None and (kind is not datetime.datetime or value.tzinfo is None
+                                  or type(value.tzinfo) is datetime.timezone):
+            return {codec[0]: codec[1](value)}
         if isinstance(value, types.ModuleType):
             raise TypeError(f"a module ({value.__name__}) cannot cross the channel: import it on the other side")
         return self._export(value)
+
+    def _pairs(self, mapping: Any, depth: int) -> list[list[Any]]:
+        return [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in list(mapping.items())]
 
     def decode(self, data: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
         """A value from the peer. A malformed one closes the channel (raises ChannelClosed)."""
@@ -412,9 +413,9 @@ class Endpoint:
             self._shut(f"the channel failed: {type(exc).__name__}: {exc}")
 
     # Threads. A caller waiting for its reply reads the socket itself when no one else is (two thread
-    # wake-ups per call, as in a plain ping-pong); requests it reads go to the executor, never run in the
-    # caller's thread (it may hold the learner's locks). Background readers read when no caller is
-    # waiting; one that reads a request gives the reading role to another reader and serves it itself.
+    # wake-ups per call, as in a plain ping-pong); a callback nested in its call it serves itself, any other
+    # request goes to a worker (the caller may hold the learner's locks). Background readers read when no
+    # caller is waiting; one that reads a request gives the reading role to another reader and serves it.
     def _spawn_reader(self) -> bool:
         """Start one more background reader; False when none can start (the process's thread limit)."""
         with self._state:
