@@ -307,10 +307,9 @@ class Endpoint:
             return proxy
         (tag, body), = data.items()
         if tag == "y":
-            obj = self._exported.get(body) if type(body) is int else None
-            if obj is None and body not in self._exported:
+            if type(body) is not int or body not in self._exported:
                 raise ProtocolError("a reference to an object this side never sent")
-            return obj
+            return self._exported[body]
         if tag == "b" and type(body) is str:
             return base64.b64decode(body)
         if tag in _VALUE_DECODE:

@@ -189,8 +189,9 @@ def _raw(sock: socket.socket, message: bytes) -> None:
 @pytest.mark.parametrize("frame", [
     b"not json", b"[1, 2]", json.dumps({"re": 999, "ok": 1}).encode(),
     json.dumps({"id": 1, "op": "call", "ref": 12345}).encode(),
-    json.dumps({"re": 1, "ok": {"y": 777}}).encode(),
-], ids=["not JSON", "not an object", "reply to nothing", "unknown reference", "forged own reference"])
+    json.dumps({"re": 1, "ok": {"y": 777}}).encode(), json.dumps({"re": 1, "ok": {"y": [1]}}).encode(),
+], ids=["not JSON", "not an object", "reply to nothing", "unknown reference", "forged own reference",
+        "unhashable reference"])
 def test_a_hostile_peer_closes_the_channel_and_pending_calls_fail(frame):
     a, b = socket.socketpair()
     judge = Endpoint(a, JudgePolicy(), prefer_callers=0.005)
