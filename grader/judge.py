@@ -41,19 +41,15 @@ from typing import TYPE_CHECKING, Any
 from course_lib.checks import passed_by_reference
 
 from .rpc import ChannelClosed, Endpoint, JudgePolicy, RemoteError
-from .runner import load_grading_profile
+from .guard import TESTS_FILENAME
+from .runner import CellTimeout, load_grading_profile
 
 if TYPE_CHECKING:
     from .redis_gateway import EmbeddedRedisServer, RedisProxy
 
 __all__ = ["main", "LearnerNamespace", "bound_names", "definitions"]
 
-TESTS_FILENAME = "<grader: tests>"
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-class CellTimeout(BaseException):
-    """Raised in a test cell's thread when it ran past its time budget."""
 
 
 class LearnerNamespace(dict):
