@@ -21,6 +21,7 @@ from typing import Any
 
 import nbformat
 
+from grader.demo import copy_course
 from grader.notebooks import read_notebook
 from grader.synthetic import solution_answers, with_answers
 
@@ -49,12 +50,7 @@ def available_lessons(course: Path, wanted: list[str]) -> list[Any]:
 
 def prepare_course(src: Path, dest: Path, lessons: list[Any]) -> Path:
     """A course folder with the lessons, its nbgrader config and a gradebook that knows them."""
-    (dest / "course_lib").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src / "course_lib" / "course.toml", dest / "course_lib" / "course.toml")
-    shutil.copyfile(src / "nbgrader_config.py", dest / "nbgrader_config.py")
-    for lesson in lessons:
-        for folder in ("solutions", "notebooks"):
-            shutil.copytree(src / folder / lesson.slug, dest / folder / lesson.slug)
+    copy_course(src, dest, lessons)
     # one command for every lesson copied ('*' is a glob over solutions/)
     run_timed([PYTHON, "-m", "nbgrader", "generate_assignment", "*", "--force", f"--CourseDirectory.root={dest}"],
               cwd=dest, env=venv_env())

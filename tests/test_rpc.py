@@ -239,27 +239,35 @@ def test_values_too_deep_for_the_channel_are_refused(pair):
         deep()
 
 
+def _in_threads(worker, n: int, seconds: float = 60) -> None:
+    """Run worker(0..n-1) in n threads; every one must finish in time and without an error."""
+    errors = []
+
+    def run(i):
+        try:
+            worker(i)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds)
+    assert not any(t.is_alive() for t in threads) and not errors, errors[:1]
+
+
 def test_concurrent_calls_with_nested_callbacks_under_threads(pair):
     """8 judge threads call the learner, whose code calls back into the judge: no deadlock, right answers."""
     judge, _, _ = pair
     twice = learner_fn(pair, "import threading\n_lock = threading.Lock()\n_count = [0]\n"
                              "def twice(f, x):\n    with _lock:\n        _count[0] += 1\n    return f(x) + f(x)\n"
                              "def count():\n    return _count[0]\n", "twice")
-    errors = []
-
     def worker(i):
-        try:
-            for n in range(60):
-                assert twice(lambda v: v * 10, i * 100 + n) == 20 * (i * 100 + n)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        for n in range(60):
+            assert twice(lambda v: v * 10, i * 100 + n) == 20 * (i * 100 + n)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads) and not errors, errors[:1]
+    _in_threads(worker, 8)
     assert judge.lookup("count")() == 8 * 60
 
 
@@ -290,18 +298,8 @@ def test_calls_complete_when_the_learners_process_can_start_no_more_threads(pair
 
     monkeypatch.setattr(learner, "_start_worker", lambda **kwargs: False)
     monkeypatch.setattr(learner, "_spawn_reader", lambda: False)
-    errors = []
-
     def worker(i):
-        try:
-            for n in range(20):
-                assert twice(lambda v: v + 1, n) == 2 * (n + 1)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        for n in range(20):
+            assert twice(lambda v: v + 1, n) == 2 * (n + 1)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads) and not errors, errors[:1]
+    _in_threads(worker, 6)
