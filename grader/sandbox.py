@@ -260,9 +260,7 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
         _kill(proc)
         proc.wait()
         if outcome.status == "crashed" and not outcome.detail:
-            errfile.seek(0, os.SEEK_END)
-            errfile.seek(max(0, errfile.tell() - 4000))
-            outcome.detail = _describe_exit(proc.returncode, errfile.read().decode("utf-8", "replace"))
+            outcome.detail = _describe_exit(proc.returncode, _tail(errfile, 4000))
     finally:
         if proc is not None and proc.poll() is None:
             _kill(proc)
@@ -443,9 +441,7 @@ class _JudgeClient:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             pass
-        self.errfile.seek(0, os.SEEK_END)
-        self.errfile.seek(max(0, self.errfile.tell() - 2000))
-        tail = self.errfile.read().decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        tail = _tail(self.errfile, 2000).strip().splitlines()[-1:] or [""]
         return f"the grader's test process failed (exit code {self.proc.returncode}): {tail[0][:300]}"
 
     def close(self) -> None:
@@ -462,6 +458,13 @@ class _JudgeClient:
                 pass
         self.selector.close()
         self.errfile.close()
+
+
+def _tail(stream: Any, nbytes: int) -> str:
+    """The last ``nbytes`` a child process wrote to ``stream`` (its stderr file), as text."""
+    stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, stream.tell() - nbytes))
+    return stream.read().decode("utf-8", "replace")
 
 
 def _feed(proc: subprocess.Popen, messages: queue.SimpleQueue) -> None:
