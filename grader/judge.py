@@ -165,11 +165,14 @@ class Judge:
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
+            waiting = self.endpoint.outstanding()
             _interrupt(worker)
             worker.join(2.0)
+            calls = "; ".join(f"{what} (waiting {seconds:.1f} s)" for what, seconds in waiting[:3])
             return {"status": "timeout", "ename": "Timeout", "seconds": round(time.perf_counter() - start, 4),
                     "evalue": f"the cell did not finish within {timeout:g} s (an endless loop, a deadlock, or "
-                              f"far too slow)"}
+                              f"far too slow)" + (f"; calls into your code that never returned: {calls}"
+                                                  if calls else "")}
         record: dict[str, Any] = {"status": "ok", "seconds": round(time.perf_counter() - start, 4),
                                   "requests": self.endpoint.requests - sent}
         exc = box.get("error")
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(fileno=int(argv[0]))
     out = sys.stdout
     sys.stdout = sys.stderr  # stdout is the parent's channel: nothing else may write to it
-    endpoint = Endpoint(sock, JudgePolicy(), name="judge", prefer_callers=0.005)
+    endpoint = Endpoint(sock, JudgePolicy(), name="judge")
     endpoint.by_reference = passed_by_reference
     init = json.loads(sys.stdin.readline())
     gateway = _serve_redis(Path(init["redis_socket"])) if init.get("redis_socket") else None

@@ -9,7 +9,7 @@ attributes, items, iteration, ``repr``) are requests to the side that owns it.
 Nothing is ever unpickled: a peer can only send data and references to
 objects it owns or was given.
 
-Requests run concurrently (in reader and worker threads, see ``Endpoint``), so
+Requests run concurrently (in worker threads, see ``Endpoint``), so
 calls from several judge threads run concurrently in the learner's process,
 and a call into the learner's code may call back into the judge (a loader, a
 clock, a database): such a nested callback is served by the thread waiting for
@@ -45,7 +45,6 @@ import itertools
 import json
 import queue
 import socket
-import select
 import struct
 import sys
 import threading
@@ -62,7 +61,8 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024  # one message; a bigger one ends the channel
 MAX_DEPTH = 64  # nesting of containers in one value
 MAX_ITEMS = 200_000  # plain values in one message
 MAX_TEXT = 4_000  # characters of a repr/str or an error message
-WORKERS = 64  # requests served at once (nested callbacks and concurrent callers)
+WORKERS = 64  # worker threads at most (requests served at once besides nested callbacks)
+PRESTARTED_WORKERS = 4  # started with the channel, before a sandbox limits threads
 
 _PLAIN = (type(None), bool, int, float, str)
 # immutable standard-library values that also cross by value (exact types): their tag and encoding
@@ -184,25 +184,30 @@ class JudgePolicy(Policy):
 
 
 class _Pending:
-    __slots__ = ("event", "reply")
+    """A request this side made: its reply, or a request the peer made while serving it, arrives in ``inbox``."""
 
-    def __init__(self) -> None:
-        self.event, self.reply = threading.Event(), None
+    __slots__ = ("inbox", "label", "since")
+
+    def __init__(self, label: str) -> None:
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.label, self.since = label, time.monotonic()
 
 
 class Endpoint:
     """One side of the channel: serves the peer's requests and sends this side's."""
 
     def __init__(self, sock: socket.socket, policy: Policy, *, name: str = "",
-                 on_close: Callable[[str], None] | None = None, prefer_callers: float = 0.0,
+                 on_close: Callable[[str], None] | None = None,
                  root: Callable[[str], Any] | None = None) -> None:
         self.sock, self.policy, self.name, self.on_close = sock, policy, name, on_close
         self.root = root  # answers lookup(name) from the peer
         self.by_reference: Callable[[Any], bool] = lambda value: False  # lists/dicts/sets not to copy
         self.requests = 0  # sent so far (the cost of a test, for authors)
         self._send_lock = threading.Lock()
+        self._close_lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, _Pending] = {}  # requests of this side still waiting for their reply
+        self._abandoned: set[int] = set()  # requests whose caller stopped waiting (a cell's timeout)
         self._pending_lock = threading.Lock()
         self._local = threading.local()  # .serving: ids of the peer's requests this thread is serving
         self._exported: dict[int, Any] = {}  # ref -> object (kept alive for the channel's life)
@@ -210,19 +215,14 @@ class Endpoint:
         self._export_lock = threading.Lock()
         self._proxies: weakref.WeakValueDictionary[int, RemoteObject] = weakref.WeakValueDictionary()
         self._proxy_lock = threading.Lock()
-        self.prefer_callers = prefer_callers
-        self._role = threading.Lock()  # held by the one thread reading the socket
-        self._state = threading.Condition()  # guards the counters below
-        self._callers = 0  # threads waiting for a reply (they read the socket themselves)
-        self._quiet_since = 0.0  # when the last caller got its reply
-        self._threads = self._free = 0  # background readers, and those not busy serving a request
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()  # requests read by a caller, for the workers
-        self._idle_workers = 0
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()  # the peer's requests, for the workers
+        self._workers_lock = threading.Lock()
+        self._workers = self._idle = 0
         self.closed: str = ""
-        for _ in range(2):  # a spare from the start: serving must not depend on starting threads later
-            self._spawn_reader()
-        for _ in range(4):
-            self._start_worker(idle=True)
+        for _ in range(PRESTARTED_WORKERS):  # serving must not depend on starting threads later (a thread limit)
+            self._start_worker()
+        self._reader = threading.Thread(target=self._read_loop, name=f"rpc-{self.name}-reader", daemon=True)
+        self._reader.start()
 
     # --- values -----------------------------------------------------------------------------------
     def _export(self, obj: Any) -> dict[str, Any]:
@@ -376,14 +376,7 @@ class Endpoint:
             got += len(chunk)
         return b"".join(chunks)
 
-    def _read_message(self) -> dict[str, Any] | None:
-        """With the reading role held: the next message, or None if none arrived within a short wait."""
-        try:
-            ready, _, _ = select.select([self.sock], [], [], 0.05)
-        except (OSError, ValueError):
-            raise ChannelClosed(self.closed or "the channel was closed") from None
-        if not ready:
-            return None
+    def _read_message(self) -> dict[str, Any]:
         (size,) = struct.unpack(">I", self._recv_exactly(4))
         if size > MAX_FRAME_BYTES:
             raise ProtocolError(f"a message of {size:,} bytes (limit {MAX_FRAME_BYTES:,})")
@@ -393,14 +386,6 @@ class Endpoint:
             raise ProtocolError(f"a message that is not JSON ({type(exc).__name__})") from None
         if type(message) is not dict:
             raise ProtocolError("a message that is not an object")
-        if "re" in message:
-            with self._pending_lock:
-                pending = self._pending.pop(message["re"], None) if type(message["re"]) is int else None
-            if pending is None:
-                raise ProtocolError("a reply to a request this side never made")
-            pending.reply = message
-            pending.event.set()
-            return None
         return message
 
     def _fail(self, exc: BaseException) -> None:
@@ -411,143 +396,103 @@ class Endpoint:
         else:
             self._shut(f"the channel failed: {type(exc).__name__}: {exc}")
 
-    # Threads. A caller waiting for its reply reads the socket itself when no one else is (two thread
-    # wake-ups per call, as in a plain ping-pong); a callback nested in its call it serves itself, any other
-    # request goes to a worker (the caller may hold the learner's locks). Background readers read when no
-    # caller is waiting; one that reads a request gives the reading role to another reader and serves it.
-    def _spawn_reader(self) -> bool:
-        """Start one more background reader; False when none can start (the process's thread limit)."""
-        with self._state:
-            if self._threads >= WORKERS or self.closed:
-                return False
-            self._threads += 1
-            self._free += 1
+    # Threads. One reader thread per side reads every message and never runs anyone's code, so the
+    # channel is always read whatever the code on either side does. A reply goes to the thread waiting
+    # for it. A request the peer made while serving one of this side's requests (its "in" field) goes to
+    # the thread waiting for that request, which serves it: one call stack across the two processes, as in
+    # one interpreter (the learner's locks held by that stack are held by the right thread). Any other
+    # request goes to a worker thread.
+    def _read_loop(self) -> None:
         try:
-            threading.Thread(target=self._reader_loop, name=f"rpc-{self.name}-reader", daemon=True).start()
-        except RuntimeError:  # can't start new thread: serve with the readers there are
-            with self._state:
-                self._threads -= 1
-                self._free -= 1
-            return False
-        return True
-
-    def _callers_read(self) -> bool:
-        return self._callers > 0 or (self.prefer_callers > 0
-                                     and time.monotonic() - self._quiet_since < self.prefer_callers)
-
-    def _reader_loop(self) -> None:
-        try:
-            while True:
-                with self._state:
-                    while not self.closed and self._callers_read():
-                        self._state.wait(max(self.prefer_callers, 0.01))
-                    if self.closed or self._free > 2:  # enough readers are idle: this one retires
-                        return
-                if not self._role.acquire(timeout=0.05):
-                    continue
-                try:
-                    message = self._read_message()
-                finally:
-                    self._role.release()
-                    if self._callers:
-                        self._wake_callers()
-                if message is None:
-                    continue
-                with self._state:
-                    self._free -= 1
-                    spare = self._free > 0
-                if not spare:
-                    self._spawn_reader()
-                try:
-                    self._serve(message)
-                finally:
-                    with self._state:
-                        self._free += 1
+            while not self.closed:
+                self._dispatch(self._read_message())
         except BaseException as exc:  # noqa: BLE001 - the channel is over
             self._fail(exc)
-        finally:
-            with self._state:
-                self._threads -= 1
-                self._free -= 1
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        """In the reader thread: hand one message to the thread that handles it."""
+        if "re" in message:
+            ident = message["re"]
+            with self._pending_lock:
+                pending = self._pending.pop(ident, None) if type(ident) is int else None
+                if pending is None:
+                    if type(ident) is int and ident in self._abandoned:
+                        self._abandoned.discard(ident)  # the caller stopped waiting: nobody wants it
+                        return
+                    raise ProtocolError("a reply to a request this side never made")
+                pending.inbox.put(message)
+            return
+        within = message.get("in")
+        with self._pending_lock:
+            pending = self._pending.get(within) if type(within) is int else None
+            if pending is not None:
+                pending.inbox.put(message)
+                return
+        self._hand_off(message)
 
     def _hand_off(self, message: dict[str, Any]) -> None:
-        """Queue a request for a worker thread; start one if none is idle (and the process allows it).
-
-        Never served here: the caller that read it may hold the learner's locks or the reading role.
-        The workers started with the channel take it when none can be started now.
-        """
-        with self._state:
-            reserved = self._idle_workers > 0
-            if reserved:
-                self._idle_workers -= 1
+        """Queue a request for the workers: an idle one takes it, or one more starts if the limit allows."""
+        with self._workers_lock:
+            start = not self._idle and self._workers < WORKERS
+            if self._idle:
+                self._idle -= 1
+            elif start:
+                self._workers += 1
         self._jobs.put(message)
-        if not reserved:
-            self._start_worker(idle=False)
+        if start:
+            self._start_worker(counted=True)
 
-    def _start_worker(self, *, idle: bool) -> bool:
+    def _start_worker(self, counted: bool = False) -> None:
+        """Start a worker; an uncounted one is idle until a request is handed off to it."""
+        if not counted:
+            with self._workers_lock:
+                self._workers += 1
+                self._idle += 1
         try:
             threading.Thread(target=self._worker_loop, name=f"rpc-{self.name}-worker", daemon=True).start()
-        except RuntimeError:  # can't start new thread (the sandbox's limit): a busy worker will take it
-            return False
-        if idle:
-            with self._state:
-                self._idle_workers += 1
-        return True
+        except RuntimeError:  # can't start new thread (the sandbox's limit): a busy worker takes the request
+            with self._workers_lock:
+                self._workers -= 1
+                if not counted:
+                    self._idle -= 1
 
     def _worker_loop(self) -> None:
-        while not self.closed:
+        while True:
             message = self._jobs.get()
-            if message is None:
+            if message is None or self.closed:
                 return
             self._serve(message)
-            with self._state:
-                self._idle_workers += 1
+            with self._workers_lock:
+                self._idle += 1
 
-    def _wake_callers(self) -> None:
-        """The reading role is free: every waiting caller looks again (one of them takes it)."""
+    def _wait(self, pending: _Pending) -> dict[str, Any] | None:
+        """The reply to ``pending``; requests the peer makes while serving it are served here."""
+        while True:
+            try:
+                message = pending.inbox.get(timeout=0.05)  # short waits: a cell's timeout gets through
+            except queue.Empty:
+                if self.closed:
+                    return None
+                continue
+            if message is None or "re" in message:
+                return message
+            self._serve(message, nested=True)
+
+    def _abandon(self, pending: _Pending, ident: int) -> None:
+        """The caller of request ``ident`` stops waiting: its reply is dropped, its nested requests go to workers."""
         with self._pending_lock:
-            waiting = list(self._pending.values())
-        for other in waiting:
-            other.event.set()
-
-    def _wait(self, pending: _Pending, ident: int) -> None:
-        with self._state:
-            self._callers += 1
-        try:
-            while pending.reply is None and not self.closed:
-                pending.event.clear()
-                if pending.reply is not None:
-                    break
-                nested, reading = None, False
-                try:  # the release is certain even if a cell's timeout interrupts this thread here
-                    reading = self._role.acquire(blocking=False)
-                    if not reading:
-                        pending.event.wait(0.05)  # short waits: a timeout raised in this thread gets through
-                        continue
-                    while pending.reply is None and not self.closed and nested is None:
-                        message = self._read_message()
-                        if message is None:
-                            continue
-                        if message.get("in") == ident:  # a callback made by the code this call runs
-                            nested = message
-                        else:
-                            self._hand_off(message)
-                except (ProtocolError, ChannelClosed) as exc:
-                    self._fail(exc)
-                finally:
-                    if reading:
-                        self._role.release()
-                        self._wake_callers()
-                if nested is not None:  # served here, as one call stack across the two processes
-                    self._serve(nested)
-        finally:
-            with self._state:
-                self._callers -= 1
-                self._quiet_since = time.monotonic()
-                self._state.notify_all()
+            if self._pending.pop(ident, None) is not None:
+                self._abandoned.add(ident)
+        while True:  # nothing more can arrive in the inbox: the reader no longer finds it
+            try:
+                message = pending.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if message is not None and "re" not in message:
+                self._hand_off(message)
 
     def _shut(self, reason: str) -> None:
-        with self._send_lock:
+        with self._close_lock:
             if self.closed:
                 return
             self.closed = reason
@@ -558,14 +503,16 @@ class Endpoint:
         with self._pending_lock:
             pending, self._pending = list(self._pending.values()), {}
         for p in pending:
-            p.event.set()
+            p.inbox.put(None)
+        with self._workers_lock:
+            workers = self._workers
+        for _ in range(workers):
+            self._jobs.put(None)
         if self.on_close:
             self.on_close(reason)
 
     def close(self) -> None:
         self._shut("closed by this side")
-        for _ in range(self._idle_workers):
-            self._jobs.put(None)
         try:
             self.sock.close()
         except OSError:
@@ -576,20 +523,49 @@ class Endpoint:
         """Send one request and wait for its reply; raise what the other side raised."""
         ident = next(self._ids)
         self.requests += 1
-        pending = _Pending()
+        pending = _Pending(self._label(op, fields))
         with self._pending_lock:
+            if self.closed:
+                raise ChannelClosed(self.closed)
             self._pending[ident] = pending
         serving = getattr(self._local, "serving", None)
-        if serving:  # made while serving the peer's request: the peer may serve it in the waiting thread
+        if serving:  # made while serving the peer's request: the peer serves it in the thread waiting for that
             fields["in"] = serving[-1]
-        self._send({"id": ident, "op": op, **fields})
-        self._wait(pending, ident)
-        reply = pending.reply
+        try:
+            self._send({"id": ident, "op": op, **fields})
+        except BaseException:
+            with self._pending_lock:
+                self._pending.pop(ident, None)
+            raise
+        try:
+            reply = self._wait(pending)
+        except BaseException:  # a cell's timeout (caught here: CPython 3.11 does not catch an asynchronous
+            self._abandon(pending, ident)  # exception raised at a loop's back edge in the loop's own frame)
+            raise
         if reply is None:
             raise ChannelClosed(self.closed or "the channel closed")
         if "err" in reply:
             raise self._exception(reply["err"])
         return reply.get("ok")
+
+    def _label(self, op: str, fields: dict[str, Any]) -> str:
+        target = self._proxies.get(fields["ref"]) if type(fields.get("ref")) is int else None
+        subject = (target._rpc_name or target.grader_type.rpartition(".")[2]) if target is not None else ""
+        if op in ("call", "callattr"):
+            return f"{subject}.{fields['name']}()" if op == "callattr" else f"{subject or 'a function'}()"
+        if op in ("getattr", "lookup"):
+            return f"{subject}.{fields['name']}" if subject else str(fields.get("name"))
+        return f"{op} on {subject}" if subject else op
+
+    def outstanding(self) -> list[tuple[str, float]]:
+        """The requests of this side still waiting for their reply: (what, seconds waited), longest first.
+
+        What a cell's timeout reports: a call into the learner's code that never returned.
+        """
+        now = time.monotonic()
+        with self._pending_lock:
+            waiting = [(p.label, now - p.since) for p in self._pending.values()]
+        return sorted(waiting, key=lambda item: -item[1])
 
     def lookup(self, name: str) -> Any:
         """The value the other side's root gives for ``name`` (a learner's global, say).
@@ -645,10 +621,14 @@ class Endpoint:
             return exc
         return RemoteError(qualname or type_name, message)
 
-    def _serve(self, message: dict[str, Any]) -> None:
+    def _serve(self, message: dict[str, Any], nested: bool = False) -> None:
+        """Perform one of the peer's requests and reply. In a nested call (served by a thread waiting for its
+        own request), an exception that is not an Exception (a cell's timeout) goes on up this thread's stack
+        after the reply, as it would in one interpreter; a worker thread stops it."""
         ident = message.get("id")
         serving = self._local.__dict__.setdefault("serving", [])
         serving.append(ident)
+        escape: BaseException | None = None
         try:
             result = self._perform(message)
             reply = {"re": ident, "ok": result}
@@ -657,6 +637,7 @@ class Endpoint:
             return
         except BaseException as exc:  # noqa: BLE001 - whatever happened is the caller's to know
             reply = {"re": ident, "err": self._describe(exc)}
+            escape = exc if nested and not isinstance(exc, Exception) else None
         finally:
             serving.pop()
         try:
@@ -667,6 +648,8 @@ class Endpoint:
                     self._send({"re": ident, "err": {"type": "builtins.ValueError", "msg": str(exc)}})
                 except ChannelClosed:
                     pass
+        if escape is not None:
+            raise escape
 
     def _describe(self, exc: BaseException) -> dict[str, Any]:
         """An exception as an error reply. The peer's own exceptions go back as themselves ("o"); this

@@ -20,7 +20,7 @@ from grader.rpc import ChannelClosed, Endpoint, JudgePolicy, Policy, RemoteError
 def pair():
     """(judge, learner, learner namespace): two endpoints on a socket pair, as in grading."""
     a, b = socket.socketpair()
-    judge = Endpoint(a, JudgePolicy(), name="judge", prefer_callers=0.005)
+    judge = Endpoint(a, JudgePolicy(), name="judge")
     judge.by_reference = lambda value: False
     learner = Endpoint(b, Policy(), name="learner")
     namespace: dict = {}
@@ -194,7 +194,7 @@ def _raw(sock: socket.socket, message: bytes) -> None:
         "unhashable reference"])
 def test_a_hostile_peer_closes_the_channel_and_pending_calls_fail(frame):
     a, b = socket.socketpair()
-    judge = Endpoint(a, JudgePolicy(), prefer_callers=0.005)
+    judge = Endpoint(a, JudgePolicy())
     try:
         result = {}
 
@@ -296,8 +296,7 @@ def test_calls_complete_when_the_learners_process_can_start_no_more_threads(pair
     twice = learner_fn(pair, "import threading\n_lock = threading.Lock()\n"
                              "def twice(f, x):\n    with _lock:\n        return f(x) + f(x)\n", "twice")
 
-    monkeypatch.setattr(learner, "_start_worker", lambda **kwargs: False)
-    monkeypatch.setattr(learner, "_spawn_reader", lambda: False)
+    monkeypatch.setattr(learner, "_start_worker", lambda counted=False: None)  # only the pre-started workers
     def worker(i):
         for n in range(20):
             assert twice(lambda v: v + 1, n) == 2 * (n + 1)
