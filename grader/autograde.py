@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from course_lib.manifest import Lesson
 
@@ -41,6 +40,7 @@ from .grade import NotebookResult, _all_exercises, grade_notebook
 from .nbg import db_url, ensure_assignment
 from .notebooks import read_notebook
 from .progressbar import ProgressBar
+from .redis_urls import database_of, with_database
 from .results import REFERENCE, fingerprint, load_record, result_path, write_json_atomic
 from .sandbox import Limits
 
@@ -175,29 +175,6 @@ def _worker_init(parent: int, databases: Any = None) -> None:
         _WORKER_DB = databases.get()
 
 
-def with_database(url: str, db: int) -> str:
-    """``url`` with its Redis database number replaced by ``db``.
-
-    >>> with_database("redis://127.0.0.1:6379/0", 3), with_database("unix:///run/redis.sock?db=1", 2)
-    ('redis://127.0.0.1:6379/3', 'unix:///run/redis.sock?db=2')
-    """
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        query = dict(parse_qsl(parts.query))
-        query["db"] = str(db)
-        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
-    return urlunsplit(parts._replace(path=f"/{db}"))
-
-
-def _database_of(url: str) -> int:
-    parts = urlsplit(url)
-    text = dict(parse_qsl(parts.query)).get("db", "0") if parts.scheme == "unix" else parts.path.strip("/") or "0"
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"the Redis URL's database {text!r} is not a number: use e.g. redis://host:6379/0") from None
-
-
 def worker_redis_url(redis_url: str | None) -> str | None:
     """In a worker process: the grader's Redis URL with this worker's own database."""
     if redis_url and _WORKER_DB is not None:  # submissions graded at the same time never share keys
@@ -222,7 +199,7 @@ def _run_pool(items: list[tuple[Submission, str]], workers: int, source: Path, l
     if redis_url:  # one database per worker process, counted from the URL's own
         workers = min(workers, REDIS_DATABASES)
         databases = context.Queue()
-        base = _database_of(redis_url)
+        base = database_of(redis_url)
         for k in range(workers):
             databases.put((base + k) % REDIS_DATABASES)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,

@@ -25,28 +25,14 @@ import socketserver
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import fakeredis
 from fakeredis._clients._tcp_server import TCPFakeRequestHandler
 
-__all__ = ["RedisProxy", "EmbeddedRedisServer", "inside_url"]
+__all__ = ["RedisProxy", "EmbeddedRedisServer"]
 
 BACKLOG = 128  # connections waiting to be accepted
-
-
-def inside_url(url: str | None, inside_socket: str) -> str:
-    """The learner's REDIS_URL: the socket inside the sandbox, with the credentials and db of ``url``."""
-    if not url:
-        return f"unix://{inside_socket}?db=0"
-    parts = urlsplit(url)
-    userinfo = ""
-    if parts.username or parts.password:
-        userinfo = f"{quote(parts.username or '')}:{quote(parts.password or '')}@"
-    query = dict(parse_qsl(parts.query))
-    db = parts.path.strip("/") if parts.scheme != "unix" else query.get("db", "")
-    query["db"] = db or query.get("db", "0") or "0"
-    return f"unix://{userinfo}{inside_socket}?{urlencode(query)}"
 
 
 class RedisProxy:

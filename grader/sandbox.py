@@ -39,7 +39,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from .isolation import INSIDE_RUN, ISOLATION_MODES
-from .redis_gateway import RedisProxy, inside_url
+from .redis_gateway import RedisProxy
+from .redis_urls import inside_url
 from .isolation import plan as isolation_plan
 from .runner import keystream_xor, mac
 

@@ -296,7 +296,8 @@ def _report_database(source, submission, limits, redis_url):
 
 
 def test_parallel_workers_on_a_real_redis_each_get_their_own_database():
-    from grader.autograde import _run_pool, with_database
+    from grader.autograde import _run_pool
+    from grader.redis_urls import with_database
     from grader.sandbox import Limits
 
     assert with_database("redis://127.0.0.1:6379/0", 3) == "redis://127.0.0.1:6379/3"
