@@ -63,6 +63,7 @@ MAX_ITEMS = 200_000  # plain values in one message
 MAX_TEXT = 4_000  # characters of a repr/str or an error message
 WORKERS = 64  # worker threads at most (requests served at once besides nested callbacks)
 PRESTARTED_WORKERS = 4  # started with the channel, before a sandbox limits threads
+MAX_BACKLOG = 1_024  # requests queued for the workers; each caller waits for its reply, so more is a flood
 
 _PLAIN = (type(None), bool, int, float, str)
 # immutable standard-library values that also cross by value (exact types): their tag and encoding
@@ -428,6 +429,8 @@ class Endpoint:
             if pending is not None:
                 pending.inbox.put(message)
                 return
+        if self._jobs.qsize() >= MAX_BACKLOG:
+            raise ProtocolError(f"more than {MAX_BACKLOG:,} requests waiting at once (a flood of forged requests)")
         self._hand_off(message)
 
     def _hand_off(self, message: dict[str, Any]) -> None:
@@ -539,9 +542,9 @@ class Endpoint:
             raise
         try:
             reply = self._wait(pending)
-        except BaseException:  # a cell's timeout (caught here: CPython 3.11 does not catch an asynchronous
-            self._abandon(pending, ident)  # exception raised at a loop's back edge in the loop's own frame)
-            raise
+        except BaseException:  # a cell's timeout. Caught here, not in _wait: CPython 3.11 may not catch an
+            self._abandon(pending, ident)  # asynchronous exception raised at a loop's back edge in the loop's
+            raise  # own frame (python/cpython#108214)
         if reply is None:
             raise ChannelClosed(self.closed or "the channel closed")
         if "err" in reply:

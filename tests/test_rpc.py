@@ -218,6 +218,35 @@ def test_a_hostile_peer_closes_the_channel_and_pending_calls_fail(frame):
         b.close()
 
 
+def test_a_flood_of_forged_requests_closes_the_channel():
+    """A peer writing requests without waiting for replies (no real caller can: each waits for its own)
+    fills the workers and then the backlog, and the channel closes instead of queueing without end."""
+    from grader.rpc import MAX_BACKLOG, WORKERS
+
+    gate = threading.Event()
+    a, b = socket.socketpair()
+    judge = Endpoint(a, JudgePolicy(), root=lambda name: gate.wait())
+    try:
+        b.setblocking(False)
+        frames = b"".join(struct.pack(">I", len(f)) + f for f in (
+            json.dumps({"id": k + 1, "op": "lookup", "name": "x"}).encode()
+            for k in range(WORKERS + MAX_BACKLOG + 10)))
+        while frames and not judge.closed:  # the judge sends no replies: its workers are all waiting
+            try:
+                frames = frames[b.send(frames):]
+            except BlockingIOError:
+                threading.Event().wait(0.01)
+        for _ in range(1000):
+            if judge.closed:
+                break
+            threading.Event().wait(0.01)
+        assert "more than 1,024 requests" in judge.closed
+    finally:
+        gate.set()
+        judge.close()
+        b.close()
+
+
 def test_a_huge_frame_header_is_refused_before_reading_it():
     a, b = socket.socketpair()
     judge = Endpoint(a, JudgePolicy())
