@@ -218,6 +218,15 @@ def test_a_hostile_peer_closes_the_channel_and_pending_calls_fail(frame):
         b.close()
 
 
+def _closed_soon(endpoint: Endpoint) -> str:
+    """Why the endpoint closed its channel, once it has (waits up to 10 s for that state)."""
+    for _ in range(1000):
+        if endpoint.closed:
+            break
+        threading.Event().wait(0.01)
+    return endpoint.closed
+
+
 def test_a_flood_of_forged_requests_closes_the_channel():
     """A peer writing requests without waiting for replies (no real caller can: each waits for its own)
     fills the workers and then the backlog, and the channel closes instead of queueing without end."""
@@ -236,11 +245,7 @@ def test_a_flood_of_forged_requests_closes_the_channel():
                 frames = frames[b.send(frames):]
             except BlockingIOError:
                 threading.Event().wait(0.01)
-        for _ in range(1000):
-            if judge.closed:
-                break
-            threading.Event().wait(0.01)
-        assert "more than 1,024 requests" in judge.closed
+        assert "more than 1,024 requests" in _closed_soon(judge)
     finally:
         gate.set()
         judge.close()
@@ -252,11 +257,7 @@ def test_a_huge_frame_header_is_refused_before_reading_it():
     judge = Endpoint(a, JudgePolicy())
     try:
         b.sendall(struct.pack(">I", 1 << 31))
-        for _ in range(200):
-            if judge.closed:
-                break
-            threading.Event().wait(0.01)
-        assert "limit" in judge.closed
+        assert "limit" in _closed_soon(judge)
     finally:
         judge.close()
         b.close()
