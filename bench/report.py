@@ -306,10 +306,10 @@ def _proposal(b: dict[str, Any], lessons: dict[str, Any] | None, t: dict[str, An
         out.append(f"1. **The judge's round trips** are now the largest cost: {judge - kernel:+.1f} s over "
                    f"{len(compared)} lesson(s) (x{judge / kernel:.2f}, section 3). Each call, attribute, item or "
                    "callback between a test and the learner's code is one request (each test cell's record counts "
-                   "them: `requests`). Two levers: the lessons where the judge costs most "
-                   f"({', '.join(r['lesson'] for r in costly)}) can test the same behaviour with fewer calls; and the hop itself (four thread wake-ups per "
-                   "round trip: reader, worker, reply reader, caller) could shrink by letting an idle worker read "
-                   "the socket while the dedicated reader is not needed, only if it never delays reading.")
+                   "them: `requests`). The lever left is the number of requests: the lessons where the judge "
+                   f"costs most ({', '.join(r['lesson'] for r in costly)}) can test the same behaviour with fewer "
+                   "calls (shorter loops over a learner's cache, fewer property-test examples that each make "
+                   "dozens of calls).")
     if z:
         saved = z["cold_s"]["median"] - z["warm_fork_s"]["median"]
         out.append(f"2. **A pre-forked warm interpreter per worker** (zygote): each worker starts one runner that "

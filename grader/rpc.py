@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import collections
 import datetime
 import decimal
 import functools
@@ -61,9 +62,9 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024  # one message; a bigger one ends the channel
 MAX_DEPTH = 64  # nesting of containers in one value
 MAX_ITEMS = 200_000  # plain values in one message
 MAX_TEXT = 4_000  # characters of a repr/str or an error message
-WORKERS = 64  # worker threads at most (requests served at once besides nested callbacks)
-PRESTARTED_WORKERS = 4  # started with the channel, before a sandbox limits threads
-MAX_BACKLOG = 1_024  # requests queued for the workers; each caller waits for its reply, so more is a flood
+WORKERS = 64  # the channel's threads at most (requests served at once besides nested callbacks)
+PRESTARTED_THREADS = 5  # started with the channel (one reads), before a sandbox limits threads
+MAX_BACKLOG = 1_024  # requests waiting for a thread; each caller waits for its reply, so more is a flood
 
 _PLAIN = (type(None), bool, int, float, str)
 # immutable standard-library values that also cross by value (exact types): their tag and encoding
@@ -216,14 +217,13 @@ class Endpoint:
         self._export_lock = threading.Lock()
         self._proxies: weakref.WeakValueDictionary[int, RemoteObject] = weakref.WeakValueDictionary()
         self._proxy_lock = threading.Lock()
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()  # the peer's requests, for the workers
-        self._workers_lock = threading.Lock()
-        self._workers = self._idle = 0
+        self._pool_lock = threading.Lock()  # guards the three below
+        self._threads = 0  # the channel's threads: the reader, those serving, those idle
+        self._idle: list[queue.SimpleQueue] = []  # the mailboxes of idle threads (None: stop; "read": read)
+        self._backlog: collections.deque[dict[str, Any]] = collections.deque()  # requests no thread was free for
         self.closed: str = ""
-        for _ in range(PRESTARTED_WORKERS):  # serving must not depend on starting threads later (a thread limit)
-            self._start_worker()
-        self._reader = threading.Thread(target=self._read_loop, name=f"rpc-{self.name}-reader", daemon=True)
-        self._reader.start()
+        for k in range(PRESTARTED_THREADS):  # serving must not depend on starting threads later (a thread limit)
+            self._start_thread(reading=k == 0)
 
     # --- values -----------------------------------------------------------------------------------
     def _export(self, obj: Any) -> dict[str, Any]:
@@ -397,21 +397,83 @@ class Endpoint:
         else:
             self._shut(f"the channel failed: {type(exc).__name__}: {exc}")
 
-    # Threads. One reader thread per side reads every message and never runs anyone's code, so the
-    # channel is always read whatever the code on either side does. A reply goes to the thread waiting
-    # for it. A request the peer made while serving one of this side's requests (its "in" field) goes to
-    # the thread waiting for that request, which serves it: one call stack across the two processes, as in
-    # one interpreter (the learner's locks held by that stack are held by the right thread). Any other
-    # request goes to a worker thread.
-    def _read_loop(self) -> None:
+    # Threads. Exactly one of the channel's threads reads the socket at any time, and it runs no code while
+    # it holds that role, so the channel is read whatever the code on either side does. A reply goes to
+    # the thread waiting for it. A request the peer made while serving one of this side's requests (its
+    # "in" field) goes to the thread waiting for that request, which serves it: one call stack across the
+    # two processes, as in one interpreter (the learner's locks held by that stack are held by the right
+    # thread). Any other request the reader serves itself, after it has passed the reading role to an
+    # idle thread (or a new one): no hand-off on the request's path. When no thread can take the role
+    # (the process's thread limit), the request waits in the backlog for the next thread that is free.
+    def _start_thread(self, reading: bool) -> bool:
+        with self._pool_lock:
+            if self._threads >= WORKERS:
+                return False
+            self._threads += 1
+        try:
+            threading.Thread(target=self._thread_loop, args=(reading,), name=f"rpc-{self.name}", daemon=True).start()
+        except RuntimeError:  # can't start new thread (the sandbox's limit)
+            with self._pool_lock:
+                self._threads -= 1
+            return False
+        return True
+
+    def _thread_loop(self, reading: bool) -> None:
+        mailbox: queue.SimpleQueue = queue.SimpleQueue()
         try:
             while not self.closed:
-                self._dispatch(self._read_message())
-        except BaseException as exc:  # noqa: BLE001 - the channel is over
+                if reading:
+                    request = self._dispatch(self._read_message())
+                    if request is None:
+                        continue
+                    if not self._pass_reading_role():
+                        self._queue(request)  # no thread free to read: keep reading, serve it later
+                        continue
+                    reading = False
+                    self._serve(request)
+                with self._pool_lock:
+                    request = self._backlog.popleft() if self._backlog else None
+                    if request is None:
+                        self._idle.append(mailbox)
+                if request is not None:
+                    self._serve(request)
+                    continue
+                order = mailbox.get()
+                if order is None:
+                    return
+                if order == "read":
+                    reading = True
+                else:
+                    self._serve(order)
+        except BaseException as exc:  # noqa: BLE001 - the reader's end: the channel is over
             self._fail(exc)
+        finally:
+            with self._pool_lock:
+                self._threads -= 1
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        """In the reader thread: hand one message to the thread that handles it."""
+    def _pass_reading_role(self) -> bool:
+        """Give the reading role to an idle thread, or to a new one; False if there is none."""
+        with self._pool_lock:
+            mailbox = self._idle.pop() if self._idle else None
+        if mailbox is not None:
+            mailbox.put("read")
+            return True
+        return self._start_thread(reading=True)
+
+    def _queue(self, request: dict[str, Any]) -> None:
+        """A request for the first thread that is free (an idle one at once, else the backlog)."""
+        with self._pool_lock:
+            mailbox = self._idle.pop() if self._idle else None
+            if mailbox is None:
+                if len(self._backlog) >= MAX_BACKLOG:
+                    raise ProtocolError(f"more than {MAX_BACKLOG:,} requests waiting at once (a flood of forged "
+                                        "requests)")
+                self._backlog.append(request)
+        if mailbox is not None:
+            mailbox.put(request)
+
+    def _dispatch(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """In the reading thread: route a reply or a nested request to its waiting thread; return any other request."""
         if "re" in message:
             ident = message["re"]
             with self._pending_lock:
@@ -419,54 +481,17 @@ class Endpoint:
                 if pending is None:
                     if type(ident) is int and ident in self._abandoned:
                         self._abandoned.discard(ident)  # the caller stopped waiting: nobody wants it
-                        return
+                        return None
                     raise ProtocolError("a reply to a request this side never made")
                 pending.inbox.put(message)
-            return
+            return None
         within = message.get("in")
         with self._pending_lock:
             pending = self._pending.get(within) if type(within) is int else None
             if pending is not None:
                 pending.inbox.put(message)
-                return
-        if self._jobs.qsize() >= MAX_BACKLOG:
-            raise ProtocolError(f"more than {MAX_BACKLOG:,} requests waiting at once (a flood of forged requests)")
-        self._hand_off(message)
-
-    def _hand_off(self, message: dict[str, Any]) -> None:
-        """Queue a request for the workers: an idle one takes it, or one more starts if the limit allows."""
-        with self._workers_lock:
-            start = not self._idle and self._workers < WORKERS
-            if self._idle:
-                self._idle -= 1
-            elif start:
-                self._workers += 1
-        self._jobs.put(message)
-        if start:
-            self._start_worker(counted=True)
-
-    def _start_worker(self, counted: bool = False) -> None:
-        """Start a worker; an uncounted one is idle until a request is handed off to it."""
-        if not counted:
-            with self._workers_lock:
-                self._workers += 1
-                self._idle += 1
-        try:
-            threading.Thread(target=self._worker_loop, name=f"rpc-{self.name}-worker", daemon=True).start()
-        except RuntimeError:  # can't start new thread (the sandbox's limit): a busy worker takes the request
-            with self._workers_lock:
-                self._workers -= 1
-                if not counted:
-                    self._idle -= 1
-
-    def _worker_loop(self) -> None:
-        while True:
-            message = self._jobs.get()
-            if message is None or self.closed:
-                return
-            self._serve(message)
-            with self._workers_lock:
-                self._idle += 1
+                return None
+        return message
 
     def _wait(self, pending: _Pending) -> dict[str, Any] | None:
         """The reply to ``pending``; requests the peer makes while serving it are served here."""
@@ -492,7 +517,10 @@ class Endpoint:
             except queue.Empty:
                 return
             if message is not None and "re" not in message:
-                self._hand_off(message)
+                try:
+                    self._queue(message)
+                except ProtocolError as exc:
+                    self._fail(exc)
 
     def _shut(self, reason: str) -> None:
         with self._close_lock:
@@ -507,10 +535,10 @@ class Endpoint:
             pending, self._pending = list(self._pending.values()), {}
         for p in pending:
             p.inbox.put(None)
-        with self._workers_lock:
-            workers = self._workers
-        for _ in range(workers):
-            self._jobs.put(None)
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for mailbox in idle:
+            mailbox.put(None)
         if self.on_close:
             self.on_close(reason)
 

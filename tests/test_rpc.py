@@ -326,7 +326,7 @@ def test_calls_complete_when_the_learners_process_can_start_no_more_threads(pair
     twice = learner_fn(pair, "import threading\n_lock = threading.Lock()\n"
                              "def twice(f, x):\n    with _lock:\n        return f(x) + f(x)\n", "twice")
 
-    monkeypatch.setattr(learner, "_start_worker", lambda counted=False: None)  # only the pre-started workers
+    monkeypatch.setattr(learner, "_start_thread", lambda reading: False)  # only the threads started with it
     def worker(i):
         for n in range(20):
             assert twice(lambda v: v + 1, n) == 2 * (n + 1)
