@@ -219,7 +219,7 @@ class Endpoint:
         self._proxy_lock = threading.Lock()
         self._pool_lock = threading.Lock()  # guards the three below
         self._threads = 0  # the channel's threads: the reader, those serving, those idle
-        self._idle: list[queue.SimpleQueue] = []  # the mailboxes of idle threads (None: stop; "read": read)
+        self._idle: list[queue.SimpleQueue] = []  # idle threads' mailboxes: None (stop), "read", a request
         self._backlog: collections.deque[dict[str, Any]] = collections.deque()  # requests no thread was free for
         self.closed: str = ""
         for k in range(PRESTARTED_THREADS):  # serving must not depend on starting threads later (a thread limit)
