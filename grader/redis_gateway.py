@@ -25,10 +25,10 @@ import socketserver
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
 import fakeredis
 from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+
+from .redis_urls import server_address
 
 __all__ = ["RedisProxy", "EmbeddedRedisServer"]
 
@@ -39,11 +39,8 @@ class RedisProxy:
     """Forward a unix socket inside the sandbox to the Redis server the grader was given."""
 
     def __init__(self, url: str, socket_path: Path) -> None:
-        parts = urlsplit(url)
-        if parts.scheme == "unix":
-            self.target: Any = (socket.AF_UNIX, parts.path)
-        else:
-            self.target = (socket.AF_INET, (parts.hostname or "127.0.0.1", parts.port or 6379))
+        kind, address = server_address(url)
+        self.target: Any = (socket.AF_UNIX if kind == "unix" else socket.AF_INET, address)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(socket_path))
         os.chmod(socket_path, 0o666)

@@ -6,13 +6,15 @@
 ('redis://127.0.0.1:6379/3', 'unix:///run/redis.sock?db=2')
 >>> inside_url("redis://:secret@10.0.0.5:6379/4", "/redis.sock")
 'unix://:secret@/redis.sock?db=4'
+>>> server_address("redis://10.0.0.5/1"), server_address("unix:///run/redis.sock?db=2")
+(('tcp', ('10.0.0.5', 6379)), ('unix', '/run/redis.sock'))
 """
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["database_of", "with_database", "inside_url"]
+__all__ = ["database_of", "with_database", "inside_url", "server_address"]
 
 
 def database_of(url: str) -> int:
@@ -47,3 +49,11 @@ def inside_url(url: str | None, inside_socket: str) -> str:
         userinfo = f"{quote(parts.username or '')}:{quote(parts.password or '')}@"
     query = {**dict(parse_qsl(parts.query)), "db": str(database_of(url))}
     return f"unix://{userinfo}{inside_socket}?{urlencode(query)}"
+
+
+def server_address(url: str) -> tuple[str, str | tuple[str, int]]:
+    """Where the server of ``url`` listens: ("unix", path) or ("tcp", (host, port)), with redis-py's defaults."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return "unix", parts.path
+    return "tcp", (parts.hostname or "127.0.0.1", parts.port or 6379)

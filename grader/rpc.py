@@ -9,7 +9,7 @@ attributes, items, iteration, ``repr``) are requests to the side that owns it.
 Nothing is ever unpickled: a peer can only send data and references to
 objects it owns or was given.
 
-Requests run concurrently (in worker threads, see ``Endpoint``), so
+Requests run concurrently (in the channel's threads, see ``Endpoint``), so
 calls from several judge threads run concurrently in the learner's process,
 and a call into the learner's code may call back into the judge (a loader, a
 clock, a database): such a nested callback is served by the thread waiting for
@@ -62,7 +62,7 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024  # one message; a bigger one ends the channel
 MAX_DEPTH = 64  # nesting of containers in one value
 MAX_ITEMS = 200_000  # plain values in one message
 MAX_TEXT = 4_000  # characters of a repr/str or an error message
-WORKERS = 64  # the channel's threads at most (requests served at once besides nested callbacks)
+MAX_THREADS = 64  # the channel's threads at most (requests served at once besides nested callbacks)
 PRESTARTED_THREADS = 5  # started with the channel (one reads), before a sandbox limits threads
 MAX_BACKLOG = 1_024  # requests waiting for a thread; each caller waits for its reply, so more is a flood
 
@@ -188,11 +188,11 @@ class JudgePolicy(Policy):
 class _Pending:
     """A request this side made: its reply, or a request the peer made while serving it, arrives in ``inbox``."""
 
-    __slots__ = ("inbox", "label", "since")
+    __slots__ = ("inbox", "op", "fields", "since")
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, op: str, fields: dict[str, Any]) -> None:
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.label, self.since = label, time.monotonic()
+        self.op, self.fields, self.since = op, fields, time.monotonic()
 
 
 class Endpoint:
@@ -407,7 +407,7 @@ class Endpoint:
     # (the process's thread limit), the request waits in the backlog for the next thread that is free.
     def _start_thread(self, reading: bool) -> bool:
         with self._pool_lock:
-            if self._threads >= WORKERS:
+            if self._threads >= MAX_THREADS:
                 return False
             self._threads += 1
         try:
@@ -507,7 +507,7 @@ class Endpoint:
             self._serve(message, nested=True)
 
     def _abandon(self, pending: _Pending, ident: int) -> None:
-        """The caller of request ``ident`` stops waiting: its reply is dropped, its nested requests go to workers."""
+        """The caller of request ``ident`` stops waiting: its reply is dropped, its nested requests go to other threads."""
         with self._pending_lock:
             if self._pending.pop(ident, None) is not None:
                 self._abandoned.add(ident)
@@ -554,7 +554,7 @@ class Endpoint:
         """Send one request and wait for its reply; raise what the other side raised."""
         ident = next(self._ids)
         self.requests += 1
-        pending = _Pending(self._label(op, fields))
+        pending = _Pending(op, fields)
         with self._pending_lock:
             if self.closed:
                 raise ChannelClosed(self.closed)
@@ -580,6 +580,7 @@ class Endpoint:
         return reply.get("ok")
 
     def _label(self, op: str, fields: dict[str, Any]) -> str:
+        """What a request asks for, as a learner reads it: ``SimpleCache.get()``."""
         target = self._proxies.get(fields["ref"]) if type(fields.get("ref")) is int else None
         subject = (target._rpc_name or target.grader_type.rpartition(".")[2]) if target is not None else ""
         if op in ("call", "callattr"):
@@ -595,8 +596,8 @@ class Endpoint:
         """
         now = time.monotonic()
         with self._pending_lock:
-            waiting = [(p.label, now - p.since) for p in self._pending.values()]
-        return sorted(waiting, key=lambda item: -item[1])
+            waiting = list(self._pending.values())
+        return [(self._label(p.op, p.fields), now - p.since) for p in sorted(waiting, key=lambda p: p.since)]
 
     def lookup(self, name: str) -> Any:
         """The value the other side's root gives for ``name`` (a learner's global, say).
@@ -655,7 +656,7 @@ class Endpoint:
     def _serve(self, message: dict[str, Any], nested: bool = False) -> None:
         """Perform one of the peer's requests and reply. In a nested call (served by a thread waiting for its
         own request), an exception that is not an Exception (a cell's timeout) goes on up this thread's stack
-        after the reply, as it would in one interpreter; a worker thread stops it."""
+        after the reply, as it would in one interpreter; elsewhere it ends with the reply."""
         ident = message.get("id")
         serving = self._local.__dict__.setdefault("serving", [])
         serving.append(ident)

@@ -36,11 +36,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from .isolation import INSIDE_RUN, ISOLATION_MODES
 from .redis_gateway import RedisProxy
-from .redis_urls import inside_url
+from .redis_urls import inside_url, server_address
 from .isolation import plan as isolation_plan
 from .runner import keystream_xor, mac
 
@@ -209,9 +208,8 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
             env["REDIS_URL"] = inside_url(redis_url, inside)
             connect.append("unix:" + inside)
         else:
-            parts = urlsplit(redis_url)
-            connect.append(f"unix:{parts.path}" if parts.scheme == "unix"
-                           else f"tcp:{parts.hostname or '127.0.0.1'}:{parts.port or 6379}")
+            kind, address = server_address(redis_url)
+            connect.append(f"unix:{address}" if kind == "unix" else f"tcp:{address[0]}:{address[1]}")
     if plan.uid is not None:
         for path in [workdir, *workdir.rglob("*")]:
             os.chown(path, plan.uid, plan.uid)

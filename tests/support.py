@@ -1,14 +1,16 @@
-"""Small helpers shared by the tests: loopback ports, servers that must come up and go down, cell metadata."""
+"""Small helpers shared by the tests: loopback ports, servers that must come up and go down, cell metadata,
+workers in threads."""
 
 from __future__ import annotations
 
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 
-__all__ = ["free_port", "wait_for_http", "stop_server", "nbgrader_meta", "exercise_summary"]
+__all__ = ["free_port", "wait_for_http", "stop_server", "nbgrader_meta", "exercise_summary", "in_threads"]
 
 
 def free_port() -> int:
@@ -54,3 +56,26 @@ def nbgrader_meta(**fields) -> dict:
 def exercise_summary(result) -> list[tuple[str, str, str]]:
     """(exercise id, status, start of the message) for each exercise of a NotebookResult: compact failure output."""
     return [(e.id, e.status, e.message[:300]) for e in result.exercises]
+
+
+def in_threads(worker, n: int, *, seconds: float = 60, still_waiting=lambda: "") -> None:
+    """Run worker(0..n-1) in n threads; every one must finish within ``seconds`` in all and without an error.
+
+    A thread still running fails the test with ``still_waiting()`` (say, the calls a channel still waits for).
+    """
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            worker(i)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    end = time.monotonic() + seconds
+    for t in threads:
+        t.join(max(end - time.monotonic(), 0))
+    assert not any(t.is_alive() for t in threads), f"deadlock: still waiting for {still_waiting()}"
+    assert not errors, errors[:3]

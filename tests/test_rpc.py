@@ -14,6 +14,7 @@ from hypothesis import given, settings, strategies as st
 from course_lib import FakeClock, SlowDatabase, by_reference
 from course_lib.database import DatabaseError
 from grader.rpc import ChannelClosed, Endpoint, JudgePolicy, Policy, RemoteError, RemoteObject
+from tests.support import in_threads
 
 
 @pytest.fixture
@@ -229,8 +230,8 @@ def _closed_soon(endpoint: Endpoint) -> str:
 
 def test_a_flood_of_forged_requests_closes_the_channel():
     """A peer writing requests without waiting for replies (no real caller can: each waits for its own)
-    fills the workers and then the backlog, and the channel closes instead of queueing without end."""
-    from grader.rpc import MAX_BACKLOG, WORKERS
+    fills the channel's threads and then the backlog, and the channel closes instead of queueing without end."""
+    from grader.rpc import MAX_BACKLOG, MAX_THREADS
 
     gate = threading.Event()
     a, b = socket.socketpair()
@@ -239,8 +240,8 @@ def test_a_flood_of_forged_requests_closes_the_channel():
         b.setblocking(False)
         frames = b"".join(struct.pack(">I", len(f)) + f for f in (
             json.dumps({"id": k + 1, "op": "lookup", "name": "x"}).encode()
-            for k in range(WORKERS + MAX_BACKLOG + 10)))
-        while frames and not judge.closed:  # the judge sends no replies: its workers are all waiting
+            for k in range(MAX_THREADS + MAX_BACKLOG + 10)))
+        while frames and not judge.closed:  # the judge sends no replies: its threads are all waiting
             try:
                 frames = frames[b.send(frames):]
             except BlockingIOError:
@@ -269,24 +270,6 @@ def test_values_too_deep_for_the_channel_are_refused(pair):
         deep()
 
 
-def _in_threads(worker, n: int, seconds: float = 60) -> None:
-    """Run worker(0..n-1) in n threads; every one must finish in time and without an error."""
-    errors = []
-
-    def run(i):
-        try:
-            worker(i)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(seconds)
-    assert not any(t.is_alive() for t in threads) and not errors, errors[:1]
-
-
 def test_concurrent_calls_with_nested_callbacks_under_threads(pair):
     """8 judge threads call the learner, whose code calls back into the judge: no deadlock, right answers."""
     judge, _, _ = pair
@@ -297,7 +280,7 @@ def test_concurrent_calls_with_nested_callbacks_under_threads(pair):
         for n in range(60):
             assert twice(lambda v: v * 10, i * 100 + n) == 20 * (i * 100 + n)
 
-    _in_threads(worker, 8)
+    in_threads(worker, 8)
     assert judge.lookup("count")() == 8 * 60
 
 
@@ -331,4 +314,4 @@ def test_calls_complete_when_the_learners_process_can_start_no_more_threads(pair
         for n in range(20):
             assert twice(lambda v: v + 1, n) == 2 * (n + 1)
 
-    _in_threads(worker, 6)
+    in_threads(worker, 6)

@@ -20,6 +20,8 @@ import pytest
 from grader.rpc import ChannelClosed, Endpoint, JudgePolicy
 from grader.runner import CellTimeout
 
+from tests.support import in_threads
+
 # The learner's process: an Endpoint serving a namespace, with the runner's switch interval.
 PEER = """
 import socket, sys, threading, time
@@ -98,23 +100,8 @@ def judge(peer):
 
 
 def _in_threads(judge: Endpoint, worker, n: int) -> None:
-    """worker(i) in n threads, seeded per thread; all must finish (else: the calls still waiting)."""
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            worker(i, random.Random(1000 + i))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    end = time.monotonic() + DEADLINE
-    for t in threads:
-        t.join(max(end - time.monotonic(), 0))
-    assert not any(t.is_alive() for t in threads), f"deadlock: still waiting for {judge.outstanding()}"
-    assert not errors, errors[:3]
+    """worker(i, rng) in n threads, seeded per thread; all must finish (else: the calls still waiting)."""
+    in_threads(lambda i: worker(i, random.Random(1000 + i)), n, seconds=DEADLINE, still_waiting=judge.outstanding)
 
 
 def test_deep_call_chains_bounce_between_the_processes_in_many_threads(judge):
