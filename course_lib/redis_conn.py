@@ -40,12 +40,11 @@ __all__ = [
     "clear_namespace",
     "age_keys",
     "on_outage",
-    "use_embedded_server",
 ]
 
 REDIS_URL_ENV = "REDIS_URL"
 _SCHEMES = ("redis", "rediss", "unix")
-_EMBEDDED_SERVER = fakeredis.FakeServer()
+_EMBEDDED_SERVER = fakeredis.FakeServer()  # shared by every embedded client in this process
 _OUTAGE_LISTENERS: list[Callable[[bool], None]] = []
 
 
@@ -67,12 +66,6 @@ def on_outage(listener: Callable[[bool], None]) -> None:
     The grader uses it to cut off the learner's process too while a test simulates an outage.
     """
     _OUTAGE_LISTENERS.append(listener)
-
-
-def use_embedded_server(server: fakeredis.FakeServer) -> None:
-    """Make ``get_redis()`` (without ``REDIS_URL``) use ``server`` from now on (the grader's judge shares its own)."""
-    global _EMBEDDED_SERVER
-    _EMBEDDED_SERVER = server
 
 
 def get_redis(url: str | None = None, *, decode_responses: bool = True) -> redis.Redis:

@@ -8,13 +8,14 @@ deleted, duplicated or retyped locked cells therefore change nothing.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .notebooks import grade_id, is_answer, is_tests, nbgrader_meta
 
-__all__ = ["GradedCell", "Assembly", "assemble", "strip_hidden_markers", "STUB"]
+__all__ = ["GradedCell", "Assembly", "assemble", "strip_hidden_markers", "bound_names", "STUB"]
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 _HIDDEN_MARKER = re.compile(r"^\s*### (BEGIN|END) HIDDEN TESTS\s*$", re.MULTILINE)
@@ -92,3 +93,22 @@ def assemble(source_nb: Any, submission_nb: Any) -> Assembly:
             cells.append(GradedCell("course", _source(cell), gid))
         cells.extend(GradedCell("learner", s) for s in added_after.get(gid, []))
     return Assembly(cells, notes, missing)
+
+
+def bound_names(source: str) -> set[str]:
+    """Top-level names a cell binds (assignments, functions, classes, imports)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+    return names

@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .assemble import assemble
-from .judge import bound_names
+from .assemble import assemble, bound_names
 from .notebooks import NotebookUnreadable, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 from .sandbox import Limits, run_cells
 
@@ -45,6 +44,7 @@ class NotebookResult:
     seconds: float = 0.0
     figures: list[dict[str, str]] = field(default_factory=list)  # {"after": grade_id, "png": base64}
     cells: list[dict[str, Any]] = field(default_factory=list)  # executed cells with their outputs
+    processes: dict[str, Any] = field(default_factory=dict)  # who ran as whom, what the judge could see
 
     @property
     def score(self) -> float:
@@ -61,7 +61,7 @@ class NotebookResult:
     def from_dict(cls, data: dict[str, Any]) -> "NotebookResult":
         data = dict(data)
         data["exercises"] = [ExerciseResult(**e) for e in data["exercises"]]
-        return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def grading_env(latency_scale: float = GRADING_LATENCY_SCALE, redis_url: str | None = None) -> dict[str, str]:
@@ -196,4 +196,5 @@ def grade_notebook(
         notes.append("the notebook replaced names or functions the tests rely on; they were restored before "
                      "the tests ran: " + ", ".join(restored[:10]))
     status = {"completed": "tampered" if tampered else "graded"}.get(outcome.status, outcome.status)
-    return NotebookResult(status, exercises, notes, outcome.detail, outcome.seconds, figures, executed)
+    return NotebookResult(status, exercises, notes, outcome.detail, outcome.seconds, figures, executed,
+                          outcome.processes)

@@ -32,9 +32,10 @@ import sysconfig
 import threading
 from typing import Any, Iterable
 
+from .protocol import TESTS_FILENAME
+
 __all__ = ["install", "BLOCKED_EVENTS", "LIBRARY_EVENTS", "TESTS_EVENTS", "TESTS_FILENAME"]
 
-TESTS_FILENAME = "<grader: tests>"  # the filename the runner compiles test cells with
 LIBRARY_EVENTS = frozenset({"sys._current_frames", "sys._current_exceptions", "code.__new__",  # library/tests only
                             "gc.get_objects", "gc.get_referrers", "gc.get_referents"})
 TESTS_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})

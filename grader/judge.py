@@ -1,9 +1,14 @@
 """The trusted side of grading: run test cells where the learner's code cannot reach them.
 
 Started by ``grader.sandbox`` as ``python -m grader.judge RPC_FD``, one
-process per submission, outside the learner's sandbox. It talks to the
-parent in JSON lines on stdin/stdout and to the learner's process through
-``grader.rpc`` on the socket ``RPC_FD``.
+process per submission, in a sandbox of its own (``grader.isolation``, role
+``judge``: its own uid, no network, a clean environment, nothing of the course
+folder): everything it reads from the learner's side is hostile input. It talks
+to the parent in JSON lines on stdin/stdout (``grader.protocol``), to the
+learner's process through ``grader.rpc`` on the socket ``RPC_FD``, and to this
+submission's own grading Redis server through a unix socket; it serves the
+learner's Redis socket as a byte proxy to that server, which the tests can cut
+(``redis_outage``).
 
 Test cells run here, in a namespace made of
 
@@ -30,6 +35,7 @@ import ctypes
 import io
 import json
 import os
+import shutil
 import socket
 import sys
 import threading
@@ -40,14 +46,13 @@ from typing import TYPE_CHECKING, Any
 
 from course_lib.checks import passed_by_reference
 
+from .protocol import TESTS_FILENAME, CellTimeout, load_grading_profile, timeout_record
 from .rpc import ChannelClosed, Endpoint, JudgePolicy, RemoteError
-from .guard import TESTS_FILENAME
-from .runner import CellTimeout, load_grading_profile
 
 if TYPE_CHECKING:
-    from .redis_gateway import EmbeddedRedisServer, RedisProxy
+    from .redis_gateway import RedisProxy
 
-__all__ = ["main", "LearnerNamespace", "bound_names", "definitions"]
+__all__ = ["main", "LearnerNamespace", "definitions", "identity"]
 
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -94,25 +99,6 @@ class LearnerNamespace(dict):
             return self[name]
         except KeyError:
             return default
-
-
-def bound_names(source: str) -> set[str]:
-    """Top-level names a cell binds (assignments, functions, classes, imports)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        else:
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    names.add(sub.id)
-    return names
 
 
 def definitions(source: str, *, whole: bool) -> list[ast.Module]:
@@ -169,16 +155,14 @@ class Judge:
             _interrupt(worker)
             worker.join(2.0)
             calls = "; ".join(f"{what} (waiting {seconds:.1f} s)" for what, seconds in waiting[:3])
-            return {"status": "timeout", "ename": "Timeout", "seconds": round(time.perf_counter() - start, 4),
-                    "evalue": f"the cell did not finish within {timeout:g} s (an endless loop, a deadlock, or "
-                              f"far too slow)" + (f"; calls into your code that never returned: {calls}"
-                                                  if calls else "")}
+            detail = "an endless loop, a deadlock, or far too slow" + (
+                f"; calls into your code that never returned: {calls}" if calls else "")
+            return {**timeout_record(timeout, detail), "seconds": round(time.perf_counter() - start, 4)}
         record: dict[str, Any] = {"status": "ok", "seconds": round(time.perf_counter() - start, 4),
                                   "requests": self.endpoint.requests - sent}
         exc = box.get("error")
         if isinstance(exc, CellTimeout):
-            record.update(status="timeout", ename="Timeout",
-                          evalue=f"the cell did not finish within {timeout:g} s")
+            record.update(timeout_record(timeout))
         elif isinstance(exc, ChannelClosed):
             record.update(status="error", ename="NotebookStopped",
                           evalue=f"the notebook's process stopped answering while the tests ran ({exc})")
@@ -191,20 +175,49 @@ class Judge:
         return record
 
 
-def _serve_redis(socket_path: Path) -> "RedisProxy | EmbeddedRedisServer":
-    """Serve the learner's Redis socket: a proxy to REDIS_URL, or a fakeredis server the tests share."""
+def _serve_redis(server: str, listen: str, deadline: float) -> "RedisProxy":
+    """Serve the learner's Redis socket (``listen``) as a proxy to this run's server; wait until it answers."""
     from course_lib import redis_conn
 
-    from .redis_gateway import EmbeddedRedisServer, RedisProxy
+    from .redis_gateway import RedisProxy
 
-    url = os.environ.get(redis_conn.REDIS_URL_ENV)
-    if url:
-        gateway: RedisProxy | EmbeddedRedisServer = RedisProxy(url, socket_path)
-    else:
-        gateway = EmbeddedRedisServer(socket_path)
-        redis_conn.use_embedded_server(gateway.server)
+    while True:  # the parent starts the server beside this process: wait for it (a state, not a time)
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.settimeout(2)
+                probe.connect(server)
+                probe.sendall(b"*1\r\n$4\r\nPING\r\n")
+                if probe.recv(64).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the grading Redis server did not answer at {server}")
+        time.sleep(0.01)
+    gateway = RedisProxy(f"unix://{server}", Path(listen))
     redis_conn.on_outage(gateway.set_outage)
     return gateway
+
+
+def identity(course_root: str = "") -> dict[str, Any]:
+    """Who this process is and what it sees: the record shows it (of the course folder, only the code)."""
+    try:
+        top = sorted(os.listdir("/"))
+    except OSError:
+        top = []
+    try:
+        course = sorted(os.listdir(course_root)) if course_root else []
+    except OSError:
+        course = []
+    return {"uid": os.getuid(), "gid": os.getgid(), "sees": top, "sees_of_course_folder": course,
+            "environment": sorted(os.environ)}
+
+
+def _seed_matplotlib(seed: str | None) -> None:
+    """matplotlib's font cache, copied from the parent's read-only seed (building it takes seconds)."""
+    target = os.environ.get("MPLCONFIGDIR")
+    if seed and target and os.path.isdir(os.path.join(seed, "mpl")):
+        shutil.copytree(os.path.join(seed, "mpl"), target, dirs_exist_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,11 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr  # stdout is the parent's channel: nothing else may write to it
     endpoint = Endpoint(sock, JudgePolicy(), name="judge")
     endpoint.by_reference = passed_by_reference
+    from .fakeredis_server import lock_down_lua
+
+    lock_down_lua()  # a fakeredis client made here (get_redis() without a server) runs no script's Python
     init = json.loads(sys.stdin.readline())
-    gateway = _serve_redis(Path(init["redis_socket"])) if init.get("redis_socket") else None
+    _seed_matplotlib(init.get("seed"))
+    gateway = None
+    if init.get("redis_server"):
+        gateway = _serve_redis(str(init["redis_server"]), str(init["redis_listen"]), time.monotonic() + 60)
     load_grading_profile()
     judge = Judge(endpoint, set(init.get("learner_names", [])))
-    out.write(json.dumps({"index": init.get("index"), "status": "ok"}) + "\n")
+    out.write(json.dumps({"index": init.get("index"), "status": "ok",
+                          "identity": identity(str(init.get("course_root", "")))}) + "\n")
     out.flush()
     for line in sys.stdin:
         message = json.loads(line)
@@ -228,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         if op == "course":
             reply = judge.course(str(message["source"]), bool(message.get("whole")))
         elif op == "tests":
-            reply = judge.tests(str(message["source"]), float(message.get("timeout") or 60))
+            reply = judge.tests(str(message["source"]), float(message["timeout"]))
         else:
             reply = {"status": "error", "ename": "JudgeError", "evalue": f"unknown request {op!r}"}
         reply["index"] = message.get("index")

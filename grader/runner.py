@@ -47,32 +47,15 @@ import traceback
 import types
 from typing import Any
 
-from .guard import TESTS_FILENAME
+from .protocol import TESTS_FILENAME, CellTimeout, keystream_xor, load_grading_profile, timeout_record
 from .strict import EQ_NAME, NE_NAME, rewrite_comparisons, strict_eq, strict_ne
 
 _AST_ONLY = 0x400  # ast.PyCF_ONLY_AST
 
-__all__ = ["main", "keystream_xor", "mac", "load_grading_profile"]
+__all__ = ["main"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MAX_DISPLAY_OUTPUTS = 20  # display_data outputs kept per cell
-
-
-def keystream_xor(key: bytes, nonce: str, data: bytes) -> bytes:
-    """Encrypt or decrypt ``data`` (XOR with SHAKE-256 of key and nonce)."""
-    stream = hashlib.shake_256(key + nonce.encode()).digest(len(data))
-    return bytes(a ^ b for a, b in zip(data, stream)) if len(data) < 4096 else \
-        (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
-
-
-def mac(key: bytes, record: dict[str, Any]) -> str:
-    """The authentication tag of a record (every field but ``mac``)."""
-    body = json.dumps({k: v for k, v in record.items() if k != "mac"}, sort_keys=True, default=str)
-    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
-
-
-class CellTimeout(BaseException):
-    """Raised inside a cell that ran past its time budget."""
 
 
 class _BoundedText(io.TextIOBase):
@@ -139,24 +122,9 @@ def _make_shell(outputs: list[dict[str, Any]], budget: int):
     return shell
 
 
-def load_grading_profile() -> None:
-    """Hypothesis settings for grading: derandomized, no database, no deadline, no tracing (explain)."""
-    try:
-        from hypothesis import HealthCheck, Phase, settings
-    except ImportError:
-        return
-    settings.register_profile(
-        "grading", derandomize=True, database=None, deadline=None, print_blob=False,
-        suppress_health_check=[HealthCheck.too_slow],
-        phases=[p for p in Phase if p.name != "explain"],  # 'explain' traces code with sys.settrace
-    )
-    settings.load_profile("grading")
-
-
 def _error_record(exc: BaseException, kind: str, timeout: float, full_traceback: bool) -> dict[str, Any]:
     if isinstance(exc, CellTimeout):
-        return {"status": "timeout", "ename": "Timeout",
-                "evalue": f"the cell did not finish within {timeout:g} s (an endless loop, or far too slow)"}
+        return timeout_record(timeout, "an endless loop, or far too slow")
     try:
         ename, evalue = type(exc).__name__, _ANSI.sub("", str(exc))[:2000]
     except BaseException:  # noqa: BLE001 - a learner's __str__ may raise anything
@@ -226,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
 
         shutil.copytree(os.path.join(seed, "mpl"), mpl, dirs_exist_ok=True)
     key = bytes.fromhex(init.pop("key"))
-    budget = int(init.get("max_output_chars", 20_000))
+    budget = int(init["max_output_chars"])
     guarded = bool(init.get("guard", True))
 
     def send(record: dict[str, Any]) -> None:
@@ -290,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
             return 0
         index, nonce, kind = int(message["index"]), _str(message["nonce"]), _str(message.get("kind", ""))
         source = keystream_xor(key, nonce, base64.b64decode(message["source"])).decode("utf-8", "replace")
-        timeout = float(message.get("timeout") or init.get("cell_timeout", 60))
+        timeout = float(message.get("timeout") or init["cell_timeout"])
         message = line = None
         outputs.clear()
         out, err = _BoundedText("stdout", budget), _BoundedText("stderr", budget)

@@ -1,17 +1,19 @@
-"""The parent side: run learner code in a separate, isolated, limited process.
+"""The parent side: run one submission in sandboxed processes and collect one record per cell.
 
-Each run gets a fresh process (under bubblewrap when available: see
-``grader.isolation``), a private scratch folder, a clean environment,
-resource limits and a wall-clock budget enforced by killing the whole
-sandbox. The parent talks to ``grader.runner`` cell by cell: it sends one
+Each run starts, each in a sandbox of its own (``grader.isolation``): the learner's
+interpreter (``grader.runner``), the judge that runs the test cells
+(``grader.judge``) and, when the lesson uses Redis, this submission's own Redis
+server (``grader.redis_service``). Each has its own unprivileged uid, no network, a
+clean environment, a private tmpfs home, resource limits and a wall-clock budget
+enforced by killing it; the only folders they share hold the sockets between them.
+
+The parent talks to the runner cell by cell (``grader.protocol``): it sends one
 cell (its source encrypted with a per-run key), waits for exactly one
-authenticated record, and only then sends the next, so hidden tests are never
-in the learner's process before they run and blind writes cannot forge a
-result. Test cells go to the trusted judge (``grader.judge``, started here too,
-outside the sandbox), which reaches the learner's names over a socket pair and
-serves the learner's Redis socket; the grade is decided from the judge's
-records. ``Limits(isolation="off")`` is the unprotected baseline for measurements.
-See docs/SECURITY.md.
+authenticated record, and only then sends the next, so hidden tests are never in
+the learner's process and blind writes cannot forge a result. Test cells go to
+the judge, which reaches the learner's names over a socket pair; the grade is
+decided from the judge's records. ``Limits(isolation="off")`` is the unprotected
+baseline for measurements. See docs/SECURITY.md.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ import hmac
 import json
 import os
 import queue
-import secrets
-import socket
+import re
 import resource
-import selectors
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,48 +39,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .isolation import INSIDE_RUN, ISOLATION_MODES
-from .redis_gateway import RedisProxy
-from .redis_urls import inside_url, server_address
+from .isolation import INSIDE_REDIS, INSIDE_RUN, Bind, Plan, new_uids
 from .isolation import plan as isolation_plan
-from .runner import keystream_xor, mac
+from .protocol import RECORD_STATUSES, SETUP_ID, Limits, LineReader, keystream_xor, mac
+from .redis_service import SOCKET as REDIS_SOCKET
+from .redis_service import ExternalRedis, RedisServer
+from .redis_urls import database_of, inside_url
 
-__all__ = ["Limits", "RunOutcome", "run_cells"]
+__all__ = ["Limits", "RunOutcome", "run_cells", "redact"]
 
 MAX_RESULT_BYTES = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Budgets for one submission (every one has a default suitable for the course)."""
-
-    cell_timeout: float = 60.0  # seconds for one cell (tests included)
-    notebook_timeout: float = 300.0  # seconds for the whole notebook, start-up included
-    memory_bytes: int = 3 * 1024**3  # address space of the learner's process
-    file_bytes: int = 64 * 1024**2  # largest file the learner's code may write
-    max_output_chars: int = 20_000  # kept per stream per cell; the rest is cut
-    disk_bytes: int = 256 * 1024**2  # scratch folder (and /tmp) of the learner's process
-    max_processes: int = 256  # processes and threads of the sandbox user (RLIMIT_NPROC)
-    isolation: str = "auto"  # "auto": every protection this machine offers; "off": the bare baseline
-
-    def __post_init__(self) -> None:
-        for name in ("cell_timeout", "notebook_timeout", "memory_bytes", "file_bytes", "max_output_chars",
-                     "disk_bytes", "max_processes"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"limit {name} must be positive, got {getattr(self, name)!r}")
-        if self.isolation not in ISOLATION_MODES:
-            raise ValueError(f"isolation must be one of {ISOLATION_MODES}, got {self.isolation!r}")
+MAX_JUDGE_BYTES = 16 * 1024 * 1024
+# Lines a child's stderr carries that say nothing about why it ended (libraries' warnings).
+_NOISE = re.compile(r"^(Fontconfig |Matplotlib |.*Warning: |\s*warnings\.warn|bwrap: )")
 
 
 @dataclass
 class RunOutcome:
-    """What came back: one record per cell that finished, and how the process ended."""
+    """What came back: one record per cell that finished, and how the run ended."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
     status: str = "completed"  # completed | timed_out | crashed
     detail: str = ""
     seconds: float = 0.0
-    protections: list[str] = field(default_factory=list)
+    processes: dict[str, Any] = field(default_factory=dict)  # who ran as whom, and what the judge saw
+    stopped_at: int | None = None  # the index of the cell that was running when the run stopped
 
 
 def _limit_resources(limits: Limits, nproc: bool) -> None:  # runs in the child before exec
@@ -87,11 +72,20 @@ def _limit_resources(limits: Limits, nproc: bool) -> None:  # runs in the child 
     cpu = int(limits.notebook_timeout) + 5
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if nproc:  # counted per user: only meaningful when the child runs as the sandbox user
+    if nproc:  # counted per user: only meaningful when the child runs as a sandbox user
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
 
 
-def _describe_exit(code: int | None, stderr_tail: str) -> str:
+def describe_exit(code: int | None, stderr_tail: str) -> str:
+    """Why a child ended, in words: its signal, or its exit code and the cause it printed (not its noise).
+
+    >>> describe_exit(-9, "")
+    "the notebook's process died from SIGKILL (killed: out of memory or over its time budget)"
+    >>> describe_exit(1, "Fontconfig error: no fonts\\n")
+    "the notebook's process exited with code 1 without saying why (os._exit(), or a crash in a C extension)"
+    >>> describe_exit(1, "Traceback (most recent call last):\\n  File 'x'\\nMemoryError: boom\\nFontconfig warning\\n")
+    "the notebook's process exited with code 1: MemoryError: boom"
+    """
     if code is not None and code < 0:
         name = signal.Signals(-code).name
         hint = {"SIGKILL": " (killed: out of memory or over its time budget)",
@@ -99,9 +93,18 @@ def _describe_exit(code: int | None, stderr_tail: str) -> str:
                 "SIGXFSZ": " (wrote a file larger than allowed)"}.get(name, "")
         return f"the notebook's process died from {name}{hint}"
     if code is not None and code > 128 and code - 128 in {s.value for s in signal.Signals}:
-        return _describe_exit(128 - code, stderr_tail)  # bwrap reports a signal death as 128 + signal
-    last = stderr_tail.strip().splitlines()[-1:] or [""]
-    return f"the notebook's process exited early with code {code}" + (f": {last[0][:300]}" if last[0] else "")
+        return describe_exit(128 - code, stderr_tail)  # bwrap reports a signal death as 128 + signal
+    lines = [line for line in stderr_tail.strip().splitlines() if line.strip() and not _NOISE.match(line)]
+    cause = ""
+    if "Traceback (most recent call last):" in stderr_tail:  # the last line of the last traceback
+        after = stderr_tail.rsplit("Traceback (most recent call last):", 1)[1].splitlines()
+        cause = next((line for line in reversed(after) if line and not line.startswith((" ", "\t"))
+                      and not _NOISE.match(line)), "")
+    cause = cause or (lines[-1] if lines else "")
+    if not cause:
+        return (f"the notebook's process exited with code {code} without saying why (os._exit(), or a crash "
+                "in a C extension)")
+    return f"the notebook's process exited with code {code}: {cause[:300]}"
 
 
 # ast.parse is not thread-safe in Python 3.11 (python/cpython#106905): callers may grade in threads.
@@ -165,92 +168,127 @@ def _disk_usage(root: Path, cap_entries: int = 20_000) -> int:
     return total
 
 
+def _prepare_home(plan: Plan, host_home: Path, env: dict[str, str]) -> str | None:
+    """Set HOME and MPLCONFIGDIR for a Python role; copy matplotlib's font cache in. Returns the seed to copy from."""
+    env["HOME"] = plan.home
+    host_cache = env.get("MPLCONFIGDIR")
+    has_cache = bool(host_cache) and Path(str(host_cache)).is_dir()
+    if plan.mounted:  # the host home is the role's read-only seed; the cache is copied from it at start
+        if has_cache:
+            shutil.copytree(str(host_cache), host_home / "mpl", ignore=shutil.ignore_patterns("tex.cache", "*.lock"))
+        env["MPLCONFIGDIR"] = "/tmp/matplotlib"
+        return plan.home + "/.seed" if has_cache else None
+    if plan.uid is not None:  # its own user cannot write the host's cache: a copy in its home
+        if has_cache:
+            shutil.copytree(str(host_cache), host_home / ".mpl", ignore=shutil.ignore_patterns("tex.cache", "*.lock"))
+        env["MPLCONFIGDIR"] = str(host_home / ".mpl")
+    return None
+
+
+def _chown_tree(root: Path, uid: int) -> None:
+    for path in [root, *root.rglob("*")]:
+        os.chown(path, uid, uid)
+
+
+def uses_redis(sources: list[str]) -> bool:
+    """Whether a run needs a grading Redis server: any of its code mentions Redis.
+
+    >>> uses_redis(["r = get_redis()"]), uses_redis(["x = 1"])
+    (True, False)
+    """
+    return any("redis" in source.lower() for source in sources)
+
+
 def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str],
               judge: bool = False, learner_names: frozenset[str] = frozenset()) -> RunOutcome:
-    """Run ``cells`` (dicts with 'source', 'kind', 'timeout', 'grade_id') in a sandboxed child process.
+    """Run ``cells`` (dicts with 'source', 'kind', 'timeout', 'grade_id') in sandboxed processes.
 
-    The child gets the cells one at a time (see ``grader.runner``); every record
+    The runner gets the cells one at a time (see ``grader.runner``); every record
     must carry the right index, the nonce of its cell and a valid HMAC, or the
     run stops as ``crashed`` with the reason. With ``judge=True`` test cells
-    never reach the child: they run in a trusted process (``grader.judge``)
-    that reaches the learner's names (``learner_names`` always come from the
-    learner) through a narrow channel (``grader.rpc``).
+    never reach the runner: they run in the judge (``grader.judge``), which
+    reaches the learner's names (``learner_names`` always come from the learner)
+    through a narrow channel (``grader.rpc``).
     """
     outcome = RunOutcome()
-    workdir = Path(tempfile.mkdtemp(prefix="grade-"))
-    rundir = Path(tempfile.mkdtemp(prefix="grade-run-"))
-    os.chmod(rundir, 0o755)
-    redis_url = env.get("REDIS_URL")
-    plan = isolation_plan(workdir, rundir, isolation=limits.isolation, disk_bytes=limits.disk_bytes,
-                          redis=bool(redis_url) or judge)
-    outcome.protections = plan.protections
-    env = {**env, "HOME": plan.scratch}
-    seed_inside = None
-    mpl_cache = env.get("MPLCONFIGDIR")
-    if plan.scratch != str(workdir):  # bubblewrap: the host's matplotlib cache is copied in through a seed
-        if mpl_cache and Path(mpl_cache).is_dir():
-            shutil.copytree(mpl_cache, workdir / "mpl", ignore=shutil.ignore_patterns("tex.cache", "*.lock"))
-            seed_inside = plan.scratch + "/.seed"
-        env["MPLCONFIGDIR"] = "/tmp/matplotlib"
-    elif plan.uid is not None:  # the sandbox user cannot write the host's cache: a copy in the scratch folder
-        if mpl_cache and Path(mpl_cache).is_dir():
-            shutil.copytree(mpl_cache, workdir / ".mpl", ignore=shutil.ignore_patterns("tex.cache", "*.lock"))
-        env["MPLCONFIGDIR"] = str(workdir / ".mpl")
-    connect: list[str] = []
-    proxy = None
-    inside = (INSIDE_RUN if plan.scratch != str(workdir) else str(rundir)) + "/redis.sock"
-    if judge:  # the judge serves the learner's Redis: the real server's proxy, or its own fakeredis
-        env["REDIS_URL"] = inside_url(redis_url, inside)
-        connect.append("unix:" + inside)
-    elif redis_url:
-        if plan.network_isolated:
-            proxy = RedisProxy(redis_url, rundir / "redis.sock")
-            env["REDIS_URL"] = inside_url(redis_url, inside)
-            connect.append("unix:" + inside)
-        else:
-            kind, address = server_address(redis_url)
-            connect.append(f"unix:{address}" if kind == "unix" else f"tcp:{address[0]}:{address[1]}")
-    if plan.uid is not None:
-        for path in [workdir, *workdir.rglob("*")]:
-            os.chown(path, plan.uid, plan.uid)
-    key = secrets.token_bytes(32)
-    init = {"key": key.hex(), "max_output_chars": limits.max_output_chars, "cell_timeout": limits.cell_timeout,
-            "guard": limits.isolation != "off", "scratch": plan.scratch, "deny": plan.deny, "allow": plan.allow,
-            "connect": connect,
-            "preload": ["course_lib"] if judge else _imports([str(c["source"]) for c in cells if c.get("kind") == "tests"]),
-            "seed": seed_inside}
-    learner_sock = judge_sock = None
-    judge_client = None
+    top = Path(tempfile.mkdtemp(prefix="grade-"))
+    os.chmod(top, 0o755)
+    folders = {name: top / name for name in ("learner", "judge", "redis", "run-learner", "run-redis")}
+    for folder in folders.values():
+        folder.mkdir(mode=0o755)
+    env = dict(env)
+    redis_url = env.pop("REDIS_URL", None)
+    base_env = dict(env)  # the judge's starts from the same clean environment
+    needs_redis = bool(redis_url) or uses_redis([str(c["source"]) for c in cells])
+    uids = new_uids() if limits.isolation != "off" else dict.fromkeys(("learner", "judge", "redis"))
+    learner_bind = Bind(folders["run-learner"], INSIDE_RUN, writable=True)
+    redis_bind = Bind(folders["run-redis"], INSIDE_REDIS)
+    learner = isolation_plan("learner", folders["learner"], isolation=limits.isolation, disk_bytes=limits.disk_bytes,
+                             binds=[learner_bind] if needs_redis else [], uid=uids["learner"])
+    seed_inside = _prepare_home(learner, folders["learner"], env)
+    if learner.chown_home and learner.uid is not None:
+        _chown_tree(folders["learner"], learner.uid)
     hidden = _secret_lines(cells)
+    server: RedisServer | ExternalRedis | None = None
+    judge_client: _JudgeClient | None = None
+    learner_sock = judge_sock = None
+    proc = None
     read_fd, write_fd = os.pipe()
     errfile = tempfile.TemporaryFile()
     start = time.monotonic()
-    proc = None
+    deadline = start + limits.notebook_timeout
+    connect: list[str] = []
     try:
+        if needs_redis:
+            # The server listens where the judge (which proxies the learner's socket) reaches it; without the
+            # judge the learner's code talks to it directly.
+            server_folder = folders["run-redis"] if judge else folders["run-learner"]
+            if redis_url:
+                server = ExternalRedis(redis_url, server_folder)
+            else:
+                server = RedisServer(limits.redis_backend, server_folder, folders["redis"], limits, uids["redis"])
+            outcome.processes["redis"] = server.describe()
+            learner_socket = learner.path(learner_bind) + "/" + REDIS_SOCKET
+            env["REDIS_URL"] = inside_url(redis_url, learner_socket)
+            connect.append("unix:" + learner_socket)
         if judge:
             judge_sock, learner_sock = socket.socketpair()
-            init["rpc_fd"] = learner_sock.fileno()
-            judge_client = _JudgeClient(judge_sock, env, rundir, limits, learner_names, redis_url)
+            judge_client = _JudgeClient(judge_sock, base_env, folders, limits, learner_names, uids["judge"],
+                                        database_of(redis_url) if redis_url else 0, needs_redis,
+                                        learner_bind, redis_bind)
             judge_sock.close()
+            outcome.processes["judge"] = {"uid": judge_client.plan.uid, "sandboxed": judge_client.plan.mounted}
+        key = secrets.token_bytes(32)
+        init = {"key": key.hex(), "max_output_chars": limits.max_output_chars, "cell_timeout": limits.cell_timeout,
+                "guard": limits.isolation != "off", "scratch": learner.home, "deny": learner.deny,
+                "allow": learner.allow, "connect": connect,
+                "preload": ["course_lib"] if judge else _imports([str(c["source"]) for c in cells
+                                                                  if c.get("kind") == "tests"]),
+                "seed": seed_inside}
+        if learner_sock is not None:
+            init["rpc_fd"] = learner_sock.fileno()
+        outcome.processes["learner"] = {"uid": learner.uid, "sandboxed": learner.mounted}
         proc = subprocess.Popen(
-            [*plan.prefix, sys.executable, "-m", "grader.runner", str(write_fd)],
+            [*learner.prefix, sys.executable, "-m", "grader.runner", str(write_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errfile,
-            pass_fds=(write_fd,) + ((learner_sock.fileno(),) if learner_sock else ()), cwd=plan.scratch if not plan.prefix or plan.scratch == str(workdir) else "/",
-            env=env, start_new_session=True,
-            preexec_fn=lambda: _limit_resources(limits, nproc=plan.uid is not None or bool(plan.prefix)),
+            pass_fds=(write_fd,) + ((learner_sock.fileno(),) if learner_sock else ()),
+            cwd="/" if learner.mounted else learner.home, env=env, start_new_session=True,
+            preexec_fn=lambda: _limit_resources(limits, nproc=learner.uid is not None),
         )
         os.close(write_fd)
         write_fd = -1
-        if judge_client is not None:  # both processes started in parallel; the first cell may need its Redis
+        if judge_client is not None:  # all processes start in parallel; the first cell may need Redis
             learner_sock.close()
-            problem = judge_client.ready(start + limits.notebook_timeout)
+            problem = judge_client.ready(deadline)
+            outcome.processes["judge"].update(judge_client.identity)
             if problem:
                 outcome.status, outcome.detail = problem
                 return outcome
-        channel = _Channel(proc, read_fd, key, start + limits.notebook_timeout,
-                           workdir if plan.scratch == str(workdir) else None, limits.disk_bytes)
+        channel = _Channel(proc, read_fd, key, deadline, None if learner.mounted else folders["learner"],
+                           limits.disk_bytes)
         channel.send(init)
         outcome.status, outcome.detail = channel.run(cells, outcome.records, judge_client)
+        outcome.stopped_at = channel.current if outcome.status != "completed" else None
         if outcome.status == "crashed" and not outcome.detail:
             try:  # the runner died: let the wrapper report how, then reap the rest
                 proc.wait(timeout=2)
@@ -259,7 +297,7 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
         _kill(proc)
         proc.wait()
         if outcome.status == "crashed" and not outcome.detail:
-            outcome.detail = _describe_exit(proc.returncode, _tail(errfile, 4000))
+            outcome.detail = describe_exit(proc.returncode, _tail(errfile, 4000))
     finally:
         if proc is not None and proc.poll() is None:
             _kill(proc)
@@ -268,16 +306,15 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
             os.close(write_fd)
         os.close(read_fd)
         errfile.close()
-        if proxy:
-            proxy.close()
         for sock in (learner_sock, judge_sock):
             if sock is not None:
                 sock.close()
         if judge_client is not None:
             judge_client.close()
+        if server is not None:
+            server.close()
         outcome.seconds = round(time.monotonic() - start, 3)
-        shutil.rmtree(workdir, ignore_errors=True)
-        shutil.rmtree(rundir, ignore_errors=True)
+        shutil.rmtree(top, ignore_errors=True)
     outcome.records = [_redact_record(r, hidden) for r in outcome.records]
     outcome.detail = redact(outcome.detail, hidden)[:1000]
     return outcome
@@ -288,11 +325,10 @@ class _Channel:
 
     def __init__(self, proc: subprocess.Popen, fd: int, key: bytes, deadline: float, watch: Path | None,
                  disk_bytes: int) -> None:
-        self.proc, self.fd, self.key, self.deadline = proc, fd, key, deadline
-        self.watch, self.disk_bytes = watch, disk_bytes
-        self.buffer, self.total, self.next_disk_check = b"", 0, 0.0
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(fd, selectors.EVENT_READ)
+        self.proc, self.key, self.deadline = proc, key, deadline
+        self.watch, self.disk_bytes, self.next_disk_check = watch, disk_bytes, 0.0
+        self.reader = LineReader(fd, MAX_RESULT_BYTES)
+        self.current: int | None = None  # the cell in flight
         self.queue: queue.SimpleQueue = queue.SimpleQueue()  # one writer thread: messages stay in order
         threading.Thread(target=_feed, args=(proc, self.queue), daemon=True).start()
 
@@ -304,6 +340,7 @@ class _Channel:
         try:
             for index, cell in enumerate(cells):
                 kind = cell.get("kind", "")
+                self.current = index
                 if judge is not None and kind == "tests":
                     record, problem = judge.ask({"op": "tests", "index": index, "source": str(cell["source"]),
                                                  "timeout": cell.get("timeout")}, self.deadline)
@@ -325,36 +362,36 @@ class _Channel:
                 records.append(record)
                 if judge is not None and kind == "course":  # the judge runs the course's definitions too
                     _, problem = judge.ask({"op": "course", "index": index, "source": str(cell["source"]),
-                                            "whole": cell.get("grade_id") == "setup"}, self.deadline)
+                                            "whole": cell.get("grade_id") == SETUP_ID,
+                                            "timeout": cell.get("timeout")}, self.deadline)
                     if problem[0] != "completed":
                         return problem
+            self.current = None
             nonce = secrets.token_hex(16)
             self.send({"end": nonce})
             record, problem = self.receive(None, nonce)
             return problem if record is None else ("completed", "")
         finally:
-            self.selector.close()
+            self.reader.close()
+
+    def _watch_disk(self, now: float) -> None:
+        if self.watch is not None and now >= self.next_disk_check:
+            self.next_disk_check = now + 1.0
+            if _disk_usage(self.watch) > self.disk_bytes:
+                raise _DiskFull
 
     def receive(self, index: int | None, nonce: str) -> tuple[dict[str, Any] | None, tuple[str, str]]:
-        while b"\n" not in self.buffer:
-            now = time.monotonic()
-            if now >= self.deadline:
-                return None, ("timed_out", "the notebook ran past its total time budget and was stopped")
-            if self.watch is not None and now >= self.next_disk_check:
-                self.next_disk_check = now + 1.0
-                if _disk_usage(self.watch) > self.disk_bytes:
-                    return None, ("crashed", f"the notebook wrote more than {self.disk_bytes // 1024**2} MB "
-                                             f"to its scratch folder and was stopped")
-            if not self.selector.select(timeout=min(self.deadline - now, 1.0)):
-                continue
-            chunk = os.read(self.fd, 1 << 16)
-            if not chunk:  # every writer closed: the child ended
-                return None, ("crashed", "")
-            self.total += len(chunk)
-            if self.total > MAX_RESULT_BYTES:
-                return None, ("crashed", "the notebook flooded the result channel and was stopped")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            line = self.reader.read(self.deadline, self._watch_disk)
+        except TimeoutError:
+            return None, ("timed_out", "the notebook ran past its total time budget and was stopped")
+        except _DiskFull:
+            return None, ("crashed", f"the notebook wrote more than {self.disk_bytes // 1024**2} MB "
+                                     f"to its scratch folder and was stopped")
+        except OverflowError:
+            return None, ("crashed", "the notebook flooded the result channel and was stopped")
+        if line is None:  # every writer closed: the child ended
+            return None, ("crashed", "")
         forged = ("crashed", "the result channel carried a record the grader did not write (forged or "
                              "corrupted); grading stopped at that cell")
         try:
@@ -366,40 +403,55 @@ class _Channel:
             return None, forged
         if index is None:
             return (record, ("completed", "")) if record.get("done") is True else (None, forged)
-        if record.get("index") != index or record.get("status") not in ("ok", "error", "timeout") \
+        if record.get("index") != index or record.get("status") not in RECORD_STATUSES \
                 or not isinstance(record.get("outputs", []), list):
             return None, forged
         return record, ("completed", "")
 
 
-class _JudgeClient:
-    """The parent's end of the trusted judge process (``grader.judge``): it runs the test cells."""
+class _DiskFull(Exception):
+    pass
 
-    def __init__(self, sock: socket.socket, env: dict[str, str], rundir: Path, limits: Limits,
-                 learner_names: frozenset[str], redis_url: str | None) -> None:
-        home = rundir / "judge"
-        home.mkdir()
-        judge_env = {**env, "HOME": str(home), "MPLCONFIGDIR": str(home / "mpl")}
-        judge_env.pop("REDIS_URL", None)  # the judge's get_redis(): the real server, or the fakeredis it serves
-        if redis_url:
-            judge_env["REDIS_URL"] = redis_url
+
+class _JudgeClient:
+    """The parent's end of the judge (``grader.judge``), started in its own sandbox: it runs the test cells."""
+
+    def __init__(self, sock: socket.socket, env: dict[str, str], folders: dict[str, Path], limits: Limits,
+                 learner_names: frozenset[str], uid: int | None, db: int, redis: bool,
+                 learner_bind: Bind, redis_bind: Bind) -> None:
+        home = folders["judge"]
+        binds = [learner_bind, redis_bind] if redis else []
+        self.plan = isolation_plan("judge", home, isolation=limits.isolation, disk_bytes=limits.disk_bytes,
+                                   binds=binds, uid=uid)
+        judge_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
+        seed = _prepare_home(self.plan, home, judge_env)
+        init: dict[str, Any] = {"learner_names": sorted(learner_names), "index": "ready", "seed": seed,
+                                "course_root": str(Path(__file__).resolve().parent.parent)}
+        if redis:
+            server = self.plan.path(redis_bind) + "/" + REDIS_SOCKET
+            judge_env["REDIS_URL"] = f"unix://{server}?db={db}"
+            init.update(redis_server=server, redis_listen=self.plan.path(learner_bind) + "/" + REDIS_SOCKET)
+            if self.plan.uid is not None:  # the judge serves the learner's socket in that folder
+                os.chown(learner_bind.outside, self.plan.uid, self.plan.uid)
+        if self.plan.chown_home and self.plan.uid is not None:
+            _chown_tree(home, self.plan.uid)
         self.errfile = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.judge", str(sock.fileno())],
+            [*self.plan.prefix, sys.executable, "-m", "grader.judge", str(sock.fileno())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile, pass_fds=(sock.fileno(),),
-            cwd=home, env=judge_env, start_new_session=True,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)),
+            cwd="/" if self.plan.mounted else self.plan.home, env=judge_env, start_new_session=True,
+            preexec_fn=lambda: _limit_resources(limits, nproc=self.plan.uid is not None),
         )
         self.cell_timeout = limits.cell_timeout
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.proc.stdout, selectors.EVENT_READ)
-        self.buffer = b""
-        self._write({"learner_names": sorted(learner_names), "redis_socket": str(rundir / "redis.sock"),
-                     "index": "ready"})
+        self.reader = LineReader(self.proc.stdout.fileno(), MAX_JUDGE_BYTES)
+        self.identity: dict[str, Any] = {}
+        self._write(init)
 
     def ready(self, deadline: float) -> tuple[str, str] | None:
         """Wait until the judge serves the learner's Redis socket; a problem as (status, detail)."""
         reply, problem = self._receive({"index": "ready"}, min(deadline, time.monotonic() + 60), deadline)
+        if reply is not None and isinstance(reply.get("identity"), dict):
+            self.identity = reply["identity"]
         return None if reply is not None else problem
 
     def _write(self, message: dict[str, Any]) -> None:
@@ -408,31 +460,36 @@ class _JudgeClient:
 
     def ask(self, message: dict[str, Any], deadline: float) -> tuple[dict[str, Any] | None, tuple[str, str]]:
         """Send one request; wait for its reply until the cell's budget (plus a margin) or the notebook's ends."""
+        message = {**message, "timeout": float(message.get("timeout") or self.cell_timeout)}
         try:
             self._write(message)
         except (BrokenPipeError, OSError):
             return None, ("crashed", self._failure())
-        until = min(deadline, time.monotonic() + float(message.get("timeout") or self.cell_timeout) + 10)
+        until = min(deadline, time.monotonic() + message["timeout"] + 10)
         return self._receive(message, until, deadline)
 
     def _receive(self, message: dict[str, Any], until: float,
                  deadline: float) -> tuple[dict[str, Any] | None, tuple[str, str]]:
-        while b"\n" not in self.buffer:
-            now = time.monotonic()
-            if now >= until:
-                return None, ("timed_out", "the notebook ran past its total time budget and was stopped"
-                              if now >= deadline else "the tests did not finish within their budget")
-            if not self.selector.select(timeout=min(until - now, 1.0)):
-                continue
-            chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
-            if not chunk:
-                return None, ("crashed", self._failure())
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        reply = json.loads(line)
+        try:
+            line = self.reader.read(until)
+        except TimeoutError:
+            return None, ("timed_out", "the notebook ran past its total time budget and was stopped"
+                          if time.monotonic() >= deadline else "the tests did not finish within their budget")
+        except OverflowError:
+            return None, ("crashed", "the grader's test process flooded its channel")
+        if line is None:
+            return None, ("crashed", self._failure())
+        try:
+            reply = json.loads(line)
+        except (ValueError, RecursionError):
+            reply = None
+        if type(reply) is not dict:
+            return None, ("crashed", "the grader's test process sent something that is not a reply")
         if reply.get("index") != message.get("index"):
             return None, ("crashed", "the grader's test process answered out of order")
         reply.pop("index", None)
+        if message.get("op") == "tests" and reply.get("status") not in RECORD_STATUSES:
+            return None, ("crashed", "the grader's test process sent a malformed record")
         return reply, ("completed", "")
 
     def _failure(self) -> str:
@@ -455,7 +512,7 @@ class _JudgeClient:
                 stream.close()
             except OSError:
                 pass
-        self.selector.close()
+        self.reader.close()
         self.errfile.close()
 
 

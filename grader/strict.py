@@ -18,6 +18,8 @@ import sysconfig
 import types
 from typing import Any
 
+from .protocol import TESTS_FILENAME
+
 __all__ = ["strict_eq", "strict_ne", "rewrite_comparisons", "EQ_NAME", "NE_NAME"]
 
 EQ_NAME, NE_NAME = "__grader_eq__", "__grader_ne__"
@@ -47,7 +49,7 @@ def _learner_eq(kind: type) -> bool:
         method = getattr(kind, name, None)
         if isinstance(method, types.FunctionType):
             filename = method.__code__.co_filename
-            if not filename.startswith(_TRUSTED) and filename != "<grader: tests>":
+            if not filename.startswith(_TRUSTED) and filename != TESTS_FILENAME:
                 return True
     return False
 

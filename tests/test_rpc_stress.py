@@ -18,7 +18,7 @@ import time
 import pytest
 
 from grader.rpc import ChannelClosed, Endpoint, JudgePolicy
-from grader.runner import CellTimeout
+from grader.protocol import CellTimeout
 
 from tests.support import in_threads
 
