@@ -100,6 +100,11 @@ _VALUE_DECODE: dict[str, Callable[[Any], Any]] = {
 _EXCEPTION_MODULES = ("course_lib.", "redis.exceptions", "cachetools", "json.decoder", "sqlite3")
 
 
+_OPERATORS = {"getitem": "__getitem__", "setitem": "__setitem__", "delitem": "__delitem__",
+              "contains": "__contains__", "len": "__len__", "iter": "__iter__", "next": "__next__",
+              "enter": "__enter__", "exit": "__exit__"}  # what the policy checks before applying an operator
+
+
 class ChannelClosed(ConnectionError):
     """The other side went away (the learner's process ended, or was stopped)."""
 
@@ -141,48 +146,58 @@ class Policy:
     def call(self, obj: Any) -> Callable[..., Any]:
         return obj
 
+    def operator(self, obj: Any, dunder: str) -> None:
+        """May the peer apply the operator ``dunder`` (``__getitem__``, ``__len__``...) to ``obj``?"""
+
 
 class JudgePolicy(Policy):
-    """The learner may use the public API of what the tests passed in, and nothing else.
+    """The learner may use what each of the tests' objects declares (``grader.learner_api``), and nothing else.
 
-    A class may declare ``__learner_api__``, the names the learner's code may
-    use (``"__call__"`` to call the object): a ``SlowDatabase`` lets it query,
-    not reset its counters; a ``FakeClock`` lets it read the time, not move
-    it. Without a declaration, public methods and attributes are allowed,
-    except those in :attr:`DENIED` (a Redis client's connection pool and
-    response callbacks would let it change what the judge's client reports).
-    Names starting with ``_`` and every ``setattr`` are refused.
+    Every read, call and operator the learner's code applies to one of the judge's
+    objects is checked against :func:`grader.learner_api.api_of`; anything not
+    listed, every name starting with ``_`` and every ``setattr`` is refused with a
+    ``PermissionError`` that says what was tried.
     """
 
     DESCRIPTIVE = frozenset({"__name__", "__qualname__", "__doc__", "__module__", "__wrapped__"})  # functools.wraps
-    DENIED = frozenset({"connection_pool", "connection", "response_callbacks", "set_response_callback",
-                        "get_connection_kwargs", "set_retry", "get_retry", "get_encoder", "close", "reset",
-                        "auto_close_connection_pool", "single_connection_client", "nodes_manager"})
+
+    def __init__(self, trusted_modules: tuple[str, ...] = ("__main__",)) -> None:
+        self.trusted = tuple(trusted_modules)  # where the tests' own code lives (the judge runs it as __main__)
 
     @staticmethod
-    def _api(obj: Any) -> frozenset[str] | None:
-        api = getattr(type(obj), "__learner_api__", None)
-        return frozenset(api) if api is not None else None
+    def _refuse(obj: Any, what: str) -> PermissionError:
+        return PermissionError(f"the tests' {type(obj).__name__} does not let your code use {what}")
 
     def getattr(self, obj: Any, name: str) -> Any:
-        api = self._api(obj)
+        from .learner_api import api_of, guard_execute_command
+
         if name in self.DESCRIPTIVE:
             return getattr(obj, name)
-        if name.startswith("_") or (api is not None and name not in api) or (api is None and name in self.DENIED):
-            raise AttributeError(f"the tests' {type(obj).__name__} does not let your code use .{name}")
-        return getattr(obj, name)
+        if name.startswith("_") or name not in api_of(obj, self.trusted):
+            raise self._refuse(obj, f".{name}")
+        value = getattr(obj, name)
+        if name == "execute_command":
+            return guard_execute_command(value)
+        return value
 
     def setattr(self, obj: Any, name: str, value: Any) -> None:
-        raise AttributeError(f"the tests' {type(obj).__name__} is read-only to your code (tried to set .{name})")
+        raise PermissionError(f"the tests' {type(obj).__name__} is read-only to your code (tried to set .{name})")
 
     def delattr(self, obj: Any, name: str) -> None:
-        raise AttributeError(f"the tests' {type(obj).__name__} is read-only to your code (tried to delete .{name})")
+        raise PermissionError(f"the tests' {type(obj).__name__} is read-only to your code (tried to delete .{name})")
 
     def call(self, obj: Any) -> Callable[..., Any]:
-        api = self._api(obj)
-        if api is not None and "__call__" not in api:
-            raise TypeError(f"the tests' {type(obj).__name__} is not callable by your code")
+        from .learner_api import api_of
+
+        if "__call__" not in api_of(obj, self.trusted):
+            raise PermissionError(f"the tests' {type(obj).__name__} is not callable by your code")
         return obj
+
+    def operator(self, obj: Any, dunder: str) -> None:
+        from .learner_api import api_of
+
+        if dunder not in api_of(obj, self.trusted):
+            raise self._refuse(obj, dunder)
 
 
 class _Pending:
@@ -555,24 +570,24 @@ class Endpoint:
         ident = next(self._ids)
         self.requests += 1
         pending = _Pending(op, fields)
-        with self._pending_lock:
-            if self.closed:
-                raise ChannelClosed(self.closed)
-            self._pending[ident] = pending
-        serving = getattr(self._local, "serving", None)
-        if serving:  # made while serving the peer's request: the peer serves it in the thread waiting for that
-            fields["in"] = serving[-1]
+        # One handler from registration to reply: a cell's timeout is an asynchronous exception and may land
+        # anywhere in here, even after the request was sent but before _send returned, so whatever it
+        # interrupts, the request is abandoned (a late reply is dropped, never taken for a forged one).
+        # Caught here, not in _wait: CPython 3.11 may not catch an asynchronous exception raised at a loop's
+        # back edge in the loop's own frame (python/cpython#108214).
         try:
-            self._send({"id": ident, "op": op, **fields})
-        except BaseException:
             with self._pending_lock:
-                self._pending.pop(ident, None)
-            raise
-        try:
+                if self.closed:
+                    raise ChannelClosed(self.closed)
+                self._pending[ident] = pending
+            serving = getattr(self._local, "serving", None)
+            if serving:  # made while serving the peer's request: the peer serves it in the thread waiting for it
+                fields["in"] = serving[-1]
+            self._send({"id": ident, "op": op, **fields})
             reply = self._wait(pending)
-        except BaseException:  # a cell's timeout. Caught here, not in _wait: CPython 3.11 may not catch an
-            self._abandon(pending, ident)  # asynchronous exception raised at a loop's back edge in the loop's
-            raise  # own frame (python/cpython#108214)
+        except BaseException:
+            self._abandon(pending, ident)
+            raise
         if reply is None:
             raise ChannelClosed(self.closed or "the channel closed")
         if "err" in reply:
@@ -766,6 +781,8 @@ class Endpoint:
         if op == "delattr":
             policy.delattr(obj, str(message.get("name")))
             return None
+        if op in _OPERATORS:
+            policy.operator(obj, _OPERATORS[op])
         if op in ("getitem", "contains", "delitem"):
             key = self.decode(message.get("key"))
             if op == "getitem":

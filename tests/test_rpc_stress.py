@@ -19,8 +19,9 @@ import pytest
 
 from grader.rpc import ChannelClosed, Endpoint, JudgePolicy
 from grader.protocol import CellTimeout
-
 from tests.support import in_threads
+
+TESTS_CODE = ("__main__", __name__, "tests.support")  # where the judge-side code of these tests lives
 
 # The learner's process: an Endpoint serving a namespace, with the runner's switch interval.
 PEER = """
@@ -88,7 +89,7 @@ def peer():
     a, b = socket.socketpair()
     process = subprocess.Popen([sys.executable, "-c", PEER, str(b.fileno()), LEARNER], pass_fds=[b.fileno()])
     b.close()
-    process.judge = Endpoint(a, JudgePolicy(), name="judge")
+    process.judge = Endpoint(a, JudgePolicy(TESTS_CODE), name="judge")
     yield process
     process.judge.close()
     process.wait(10)
