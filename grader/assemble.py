@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .notebooks import grade_id, is_answer, is_tests, nbgrader_meta
+from .notebooks import cell_text, grade_id, is_answer, is_tests, nbgrader_meta
 
 __all__ = ["GradedCell", "Assembly", "assemble", "strip_hidden_markers", "bound_names", "STUB"]
 
@@ -43,11 +43,6 @@ def strip_hidden_markers(source: str) -> str:
     return _HIDDEN_MARKER.sub("", source)
 
 
-def _source(cell: Any) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
 def assemble(source_nb: Any, submission_nb: Any) -> Assembly:
     """Merge a submission into the source notebook's cell order.
 
@@ -68,10 +63,10 @@ def assemble(source_nb: Any, submission_nb: Any) -> Assembly:
                 if gid in answers:
                     notes.append(f"answer cell {gid!r} appears more than once; the first copy was graded")
                 else:
-                    answers[gid] = _source(cell)
+                    answers[gid] = cell_text(cell)
             anchor = gid
-        elif cell.get("cell_type") == "code" and not nbgrader_meta(cell).get("grade") and _source(cell).strip():
-            added_after.setdefault(anchor, []).append(_source(cell))
+        elif cell.get("cell_type") == "code" and not nbgrader_meta(cell).get("grade") and cell_text(cell).strip():
+            added_after.setdefault(anchor, []).append(cell_text(cell))
         elif gid and nbgrader_meta(cell).get("grade"):
             notes.append(f"cell {gid!r} is not part of this assignment and was ignored")
     cells: list[GradedCell] = [GradedCell("learner", s) for s in added_after.get(None, [])]
@@ -88,9 +83,9 @@ def assemble(source_nb: Any, submission_nb: Any) -> Assembly:
             cells.append(GradedCell("answer", answers.get(gid, STUB), gid))
         elif is_tests(cell):
             points = float(nbgrader_meta(cell).get("points") or 0)
-            cells.append(GradedCell("tests", strip_hidden_markers(_source(cell)), gid, points))
+            cells.append(GradedCell("tests", strip_hidden_markers(cell_text(cell)), gid, points))
         else:
-            cells.append(GradedCell("course", _source(cell), gid))
+            cells.append(GradedCell("course", cell_text(cell), gid))
         cells.extend(GradedCell("learner", s) for s in added_after.get(gid, []))
     return Assembly(cells, notes, missing)
 

@@ -10,15 +10,15 @@ each exercise scores its points when its test cell ran without an error.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .assemble import assemble, bound_names
-from .notebooks import NotebookUnreadable, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
-from .sandbox import Limits, run_cells
+from .assemble import STUB, GradedCell, assemble, bound_names
+from .notebooks import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+from .sandbox import Limits, RunOutcome, run_cells
+from .tamper import changes
 
 __all__ = ["ExerciseResult", "NotebookResult", "grade_notebook", "GRADING_LATENCY_SCALE", "STATUSES", "grading_env"]
 
@@ -106,38 +106,76 @@ def _learner_names(source_nb: Any, cells: list[Any]) -> frozenset[str]:
     ``SlowDatabase`` or a test's helper changes their own kernel, never what the tests use.
     """
     course = frozenset().union(*(bound_names(c.source) for c in cells if c.kind in ("course", "tests")))
-    exercise = frozenset().union(*(bound_names(_text(c)) for c in source_nb.cells if is_answer(c)))
+    exercise = frozenset().union(*(bound_names(cell_text(c)) for c in source_nb.cells if is_answer(c)))
     answers = frozenset().union(*(bound_names(c.source) for c in cells if c.kind == "answer"))
     return exercise | (answers - course)
-
-
-def _text(cell: Any) -> str:
-    return "".join(cell.source) if isinstance(cell.source, list) else cell.source
-
-
-def _release_source(cell: Any) -> str:
-    """What a locked cell looks like in the learner's copy (hidden tests removed)."""
-    text = _text(cell)
-    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", text, flags=re.S)
-
-
-def _tampered(source_nb: Any, submission_nb: Any) -> list[str]:
-    """grade_ids of locked cells whose text the learner changed."""
-    expected = {grade_id(c): _release_source(c).strip() for c in source_nb.cells
-                if grade_id(c) and nbgrader_meta(c).get("locked") and not is_answer(c)}
-    changed = []
-    for cell in submission_nb.cells:
-        gid = grade_id(cell)
-        if gid in expected:
-            text = "".join(cell.source) if isinstance(cell.source, list) else cell.source
-            if text.strip() != expected[gid] and gid not in changed:
-                changed.append(gid)
-    return changed
 
 
 def _all_exercises(source_nb: Any, status: str, message: str) -> list[ExerciseResult]:
     return [ExerciseResult(_exercise_id(grade_id(c)), float(nbgrader_meta(c).get("points") or 0), 0.0, status, message)
             for c in source_nb.cells if is_tests(c)]
+
+
+MAX_RETRIES = 3  # runs again without an answer cell that crashed its process or broke its channel
+
+
+def _answer_problem(ex_id: str, record: dict[str, Any] | None, limits: Limits) -> tuple[str, str] | None:
+    """(status, message) when the exercise's own answer cell did not run cleanly: what the learner must fix.
+
+    ``{check}`` in the message stands for what the exercise's check said.
+    """
+    if not record or record.get("status") == "ok":
+        return None
+    if record.get("status") == "timeout":
+        return "timed_out", (f"your answer cell {ex_id!r} ran {limits.cell_timeout:g} s and was stopped (an "
+                             "endless loop, a deadlock, or far too slow), so its check could not use it")
+    ename, evalue = record.get("ename", "Error"), record.get("evalue", "")
+    if ename in ("SyntaxError", "IndentationError", "TabError"):
+        where = f" on line {record['lineno']}" if record.get("lineno") else ""
+        return "failed", (f"your answer cell {ex_id!r} has a {ename}{where}: {evalue}. Python could not read the "
+                          "cell, so nothing in it was defined; fix that line and run the cell again")
+    if ename == "NotImplementedError":
+        return None  # the stub itself: the check says so in its own words
+    return "failed", f"your answer cell {ex_id!r} raised {ename} when it ran: {evalue}; the check then said: {{check}}"
+
+
+def _culprit(assembly_cells: list[GradedCell], outcome: RunOutcome) -> str | None:
+    """The exercise whose answer (or the cells the learner added after it) crashed the run or broke its channel."""
+    broke = None
+    if outcome.status == "crashed" and outcome.stopped_at is not None:
+        broke = outcome.stopped_at
+    else:
+        broke = next((i for i, r in enumerate(outcome.records) if r.get("ename") == "NotebookStopped"), None)
+    if broke is None:
+        return None
+    for cell in reversed(assembly_cells[: broke + 1]):
+        if cell.kind == "answer" and cell.grade_id:
+            return cell.grade_id
+        if cell.kind in ("tests", "course") and assembly_cells.index(cell) != broke:
+            return None  # the learner's code did not run between the last good cell and the failure
+    return None
+
+
+def _without(assembly_cells: list[GradedCell], ex_id: str) -> list[GradedCell]:
+    """The program with the answer to ``ex_id`` (and the cells the learner added after it) as the stub."""
+    cells, skipping = [], False
+    for cell in assembly_cells:
+        if cell.kind == "answer" and cell.grade_id == ex_id:
+            cells.append(GradedCell("answer", STUB, cell.grade_id))
+            skipping = True
+            continue
+        if skipping and cell.kind == "learner":
+            continue
+        skipping = False
+        cells.append(cell)
+    return cells
+
+
+def _run(assembly_cells: list[GradedCell], limits: Limits, env: dict[str, str], judged: bool,
+         learner_names: frozenset[str]) -> RunOutcome:
+    cells = [{"source": c.source, "kind": c.kind, "timeout": limits.cell_timeout, "grade_id": c.grade_id}
+             for c in assembly_cells]
+    return run_cells(cells, limits=limits, env=env, judge=judged, learner_names=learner_names)
 
 
 def grade_notebook(
@@ -155,15 +193,24 @@ def grade_notebook(
     except NotebookUnreadable as exc:
         return NotebookResult("unreadable", _all_exercises(source_nb, "not_run", str(exc)), detail=str(exc))
     assembly = assemble(source_nb, submission_nb)
-    cells = [{"source": c.source, "kind": c.kind, "timeout": limits.cell_timeout, "grade_id": c.grade_id}
-             for c in assembly.cells]
     judged = tests_run_in(source_nb) == "judge"
     learner_names = _learner_names(source_nb, assembly.cells)
-    outcome = run_cells(cells, limits=limits, env=grading_env(latency_scale, redis_url), judge=judged,
-                        learner_names=learner_names)
+    env = grading_env(latency_scale, redis_url)
+    program = assembly.cells
+    outcome = _run(program, limits, env, judged, learner_names)
+    lost: dict[str, str] = {}  # exercises whose answer broke the run: graded 0, the rest graded without them
+    seconds = outcome.seconds
+    while len(lost) < MAX_RETRIES and (culprit := _culprit(program, outcome)) and culprit not in lost:
+        why = outcome.detail or "it broke the grader's connection to your notebook's process"
+        lost[culprit] = (f"your answer cell {culprit!r} stopped the notebook's process or cut the grader off from "
+                         f"it ({why}); it scores 0, and the other exercises were graded without it")
+        program = _without(program, culprit)
+        outcome = _run(program, limits, env, judged, learner_names)
+        seconds += outcome.seconds
     exercises, figures, executed = [], [], []
     stop_message = outcome.detail or "the notebook stopped before this cell ran"
-    for i, cell in enumerate(assembly.cells):
+    answers: dict[str, dict[str, Any] | None] = {}
+    for i, cell in enumerate(program):
         record = outcome.records[i] if i < len(outcome.records) else None
         executed.append({"kind": cell.kind, "grade_id": cell.grade_id, "record": record})
         if record:
@@ -171,30 +218,39 @@ def grade_notebook(
                 png = out.get("data", {}).get("image/png") if out.get("output_type") == "display_data" else None
                 if png:
                     figures.append({"after": cell.grade_id or "", "png": png})
+        if cell.kind == "answer" and cell.grade_id:
+            answers[cell.grade_id] = record
         if cell.kind != "tests":
             continue
         ex_id = _exercise_id(cell.grade_id)
+        problem = _answer_problem(ex_id, answers.get(ex_id), limits)
         if ex_id in assembly.missing_answers:
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "missing",
                                             f"the answer cell {ex_id!r} was missing from the notebook"))
+        elif ex_id in lost:
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "failed", lost[ex_id]))
         elif record is None:
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "not_run", stop_message))
         elif record["status"] == "ok":
             exercises.append(ExerciseResult(ex_id, cell.points, cell.points, "passed"))
+        elif problem is not None:
+            check = f"{record.get('ename', 'Error')}: {record.get('evalue', '')}"
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, problem[0],
+                                            problem[1].replace("{check}", check)))
         else:
             status = "timed_out" if record["status"] == "timeout" else "failed"
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, status,
                                             f"{record.get('ename', 'Error')}: {record.get('evalue', '')}"))
-    tampered = _tampered(source_nb, submission_nb)
+    tampered = changes(source_nb, submission_nb)
     notes = list(assembly.notes)
     if tampered:
-        notes.append("locked cells were changed and were restored from the course before grading: "
-                     + ", ".join(tampered))
+        notes.append("cells the course owns were changed; the course's version was graded: " + "; ".join(tampered))
     restored = sorted({name for r in outcome.records for name in r.get("restored", [])})
     if restored:  # the learner's code replaced what the tests rely on; the runner put it back first
         tampered = tampered or ["test helpers"]
         notes.append("the notebook replaced names or functions the tests rely on; they were restored before "
                      "the tests ran: " + ", ".join(restored[:10]))
+    notes += [lost[ex] for ex in lost]
     status = {"completed": "tampered" if tampered else "graded"}.get(outcome.status, outcome.status)
-    return NotebookResult(status, exercises, notes, outcome.detail, outcome.seconds, figures, executed,
+    return NotebookResult(status, exercises, notes, outcome.detail, round(seconds, 3), figures, executed,
                           outcome.processes)

@@ -8,7 +8,7 @@ from typing import Any
 
 import nbformat
 
-__all__ = ["NotebookUnreadable", "read_notebook", "nbgrader_meta", "grade_id", "is_answer", "is_tests", "MAX_NOTEBOOK_BYTES"]
+__all__ = ["NotebookUnreadable", "read_notebook", "nbgrader_meta", "grade_id", "is_answer", "is_tests", "MAX_NOTEBOOK_BYTES", "cell_text"]
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 
@@ -62,3 +62,9 @@ def is_tests(cell: Any) -> bool:
     """A locked grade cell with visible checks and (in the source) hidden tests."""
     meta = nbgrader_meta(cell)
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def cell_text(cell: Any) -> str:
+    """A cell's source as one string (nbformat keeps it as a string or a list of lines)."""
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)

@@ -122,6 +122,10 @@ def _make_shell(outputs: list[dict[str, Any]], budget: int):
     return shell
 
 
+def _isinstance_syntax(exc: BaseException) -> bool:
+    return isinstance(exc, SyntaxError) and type(exc).__module__ == "builtins"
+
+
 def _error_record(exc: BaseException, kind: str, timeout: float, full_traceback: bool) -> dict[str, Any]:
     if isinstance(exc, CellTimeout):
         return timeout_record(timeout, "an endless loop, or far too slow")
@@ -130,6 +134,12 @@ def _error_record(exc: BaseException, kind: str, timeout: float, full_traceback:
     except BaseException:  # noqa: BLE001 - a learner's __str__ may raise anything
         ename, evalue = "Error", "(the exception's message could not be read)"
     record = {"status": "error", "ename": str(ename)[:200], "evalue": evalue}
+    if _isinstance_syntax(exc):  # where the learner must look: the line, not the parser's own wording
+        try:
+            record["lineno"] = int(exc.lineno or 0)
+            record["evalue"] = _ANSI.sub("", str(exc.msg or ""))[:500]
+        except BaseException:  # noqa: BLE001 - a learner may raise a SyntaxError of their own making
+            pass
     if kind != "tests" and full_traceback:  # a test cell's traceback would show hidden test code
         try:
             lines = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8)

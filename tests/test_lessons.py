@@ -13,8 +13,14 @@ import pytest
 
 from course_lib.manifest import COURSE_ROOT, load_course
 from grader.course_check import lesson_problems, release_matches_source
+from grader.notebooks import cell_text, read_notebook
+from grader.protocol import Limits
+from grader.sandbox import uses_redis
 
 LESSONS = [pytest.param(l.slug, id=l.slug) for l in load_course().lessons]
+REDIS_LESSONS = [pytest.param(l.slug, id=l.slug) for l in load_course().lessons
+                 if uses_redis([cell_text(c) for c in read_notebook(l.source_path(COURSE_ROOT)).cells
+                                if c.cell_type == "code"])]
 pytestmark = pytest.mark.slow
 
 
@@ -43,9 +49,21 @@ def test_release_is_what_solutions_generate(slug):
 
 @pytest.mark.parametrize("slug", LESSONS)
 def test_solution_gets_full_marks_on_fakeredis(slug, grade_lesson):
-    result = grade_lesson(slug)
+    """The grading Redis as a learner's machine without redis-server has it: fakeredis in its own sandbox."""
+    result = grade_lesson(slug, limits=Limits(cell_timeout=60, notebook_timeout=240, redis_backend="fakeredis"))
     assert result.status == "graded" and result.score == result.max_score > 0, _failures(result)
     assert all(c["record"] and c["record"]["status"] == "ok" for c in result.cells), _failures(result)
+    if "redis" in result.processes:
+        assert result.processes["redis"]["backend"] == "fakeredis"
+
+
+@pytest.mark.redis_server
+@pytest.mark.parametrize("slug", REDIS_LESSONS)
+def test_solution_gets_full_marks_on_its_own_redis_server(slug, grade_lesson):
+    """The default grading Redis where redis-server is installed: one sandboxed server per submission."""
+    result = grade_lesson(slug, limits=Limits(cell_timeout=60, notebook_timeout=240, redis_backend="redis-server"))
+    assert result.status == "graded" and result.score == result.max_score > 0, _failures(result)
+    assert result.processes["redis"]["backend"] == "redis-server"
 
 
 @pytest.mark.redis_server

@@ -34,3 +34,9 @@ def rel(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
+
+
+def add_redis_backend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis-backend", choices=("auto", "redis-server", "fakeredis"), default="auto",
+                        help="the grading Redis server each submission gets when no --redis-url is given, in its "
+                             "own sandbox (default auto: redis-server where installed, else fakeredis)")

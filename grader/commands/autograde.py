@@ -11,7 +11,7 @@ from ..course import course_root
 from ..isolation import describe
 from ..results import RESULTS_DIR
 from ..sandbox import Limits
-from ._common import add_lessons, chosen_lessons
+from ._common import add_redis_backend, add_lessons, chosen_lessons
 
 NAME = "autograde"
 HELP = ("grade submitted/ with the hidden tests in parallel; writes autograded/, nbgrader's gradebook and "
@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--student", action="append", dest="students", metavar="ID",
                         help="grade only this student (repeatable)")
     parser.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
-    parser.add_argument("--redis-url", help="grade against this Redis server instead of the embedded fakeredis")
+    parser.add_argument("--redis-url", help="grade against this Redis server (shared by every submission) instead "
+                                            "of a server of their own for each")
+    add_redis_backend(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run learner code without the sandbox's namespaces and audit hook (only to measure "
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     try:
         limits = Limits(cell_timeout=args.test_timeout, notebook_timeout=args.submission_timeout,
-                        isolation="off" if args.no_isolation else "auto")
+                        isolation="off" if args.no_isolation else "auto", redis_backend=args.redis_backend)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     root = course_root()
