@@ -37,7 +37,7 @@ import fakeredis
 from fakeredis._clients._tcp_server import TCPFakeRequestHandler
 from fakeredis.commands_mixins import scripting_mixin
 
-__all__ = ["main", "lock_down_lua", "locked_runtime", "STRIPPED_GLOBALS"]
+__all__ = ["main", "lock_down_lua", "locked_runtime", "refuse_admin_commands", "STRIPPED_GLOBALS"]
 
 STRIPPED_GLOBALS = ("python", "load", "loadstring", "loadfile", "dofile", "require", "module", "package", "io",
                     "os", "debug", "newproxy")
@@ -173,12 +173,23 @@ class UnixFakeServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
         pass
 
 
+def refuse_admin_commands() -> None:
+    """Make the commands a grading server refuses (``grader.redis_service.REFUSED``) unknown, as its ACL does."""
+    from fakeredis._commands import SUPPORTED_COMMANDS
+
+    from .redis_service import REFUSED
+
+    for name in [n for n in SUPPORTED_COMMANDS if n.split()[0] in REFUSED]:
+        del SUPPORTED_COMMANDS[name]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m grader.fakeredis_server SOCKET_PATH", file=sys.stderr)
         return 2
     lock_down_lua()
+    refuse_admin_commands()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     server = UnixFakeServer(argv[0])
     server.serve_forever(poll_interval=0.5)

@@ -148,10 +148,11 @@ def _culprit(assembly_cells: list[GradedCell], outcome: RunOutcome) -> str | Non
         broke = next((i for i, r in enumerate(outcome.records) if r.get("ename") == "NotebookStopped"), None)
     if broke is None:
         return None
-    for cell in reversed(assembly_cells[: broke + 1]):
+    for index in range(min(broke, len(assembly_cells) - 1), -1, -1):
+        cell = assembly_cells[index]
         if cell.kind == "answer" and cell.grade_id:
             return cell.grade_id
-        if cell.kind in ("tests", "course") and assembly_cells.index(cell) != broke:
+        if cell.kind in ("tests", "course") and index != broke:
             return None  # the learner's code did not run between the last good cell and the failure
     return None
 

@@ -13,8 +13,8 @@ is refused with a ``PermissionError`` that names it. The rules, in order:
    connection or a file or administers the server (``from_url``,
    ``connection_pool``, ``config_set``, ``execute_command("CONFIG", ...)``);
 3. what the tests and course cells defined themselves (module ``__main__`` in
-   the judge), plain data (``dict``, ``list``, iterators...) and
-   ``threading``'s primitives get their public API;
+   the judge), plain data (``dict``, ``list``, iterators, cachetools' caches...)
+   and ``threading``'s primitives get their public API;
 4. a function is callable when it is the tests' own, a bound method of an
    allowed name, or a harmless built-in; a class is callable when the tests
    defined it or it is a plain built-in type;
@@ -73,6 +73,9 @@ _PLAIN_TYPES = (dict, list, set, frozenset, tuple, str, bytes, bytearray, int, f
 _THREADING = (type(threading.Lock()), type(threading.RLock()), threading.Event, threading.Condition,
               threading.Semaphore, threading.BoundedSemaphore, threading.Barrier)
 _NO_CALL_TYPES = {type, object, memoryview}
+# Libraries whose objects are plain data structures: their public API opens nothing (cachetools' caches are
+# mappings; collections.abc gives them get/pop/setdefault/update).
+_DATA_MODULES = frozenset({"cachetools", "collections"})
 
 
 def _public(cls: type) -> set[str]:
@@ -150,6 +153,7 @@ def api_of(obj: Any, trusted: tuple[str, ...] = ("__main__",)) -> frozenset[str]
         if klass in LIBRARY_APIS:
             names |= LIBRARY_APIS[klass]
         elif klass.__module__ in trusted or klass in _PLAIN_TYPES or klass in _THREADING \
+                or klass.__module__.partition(".")[0] in _DATA_MODULES \
                 or (klass.__module__ == "builtins" and klass is not object):
             names |= _public(klass)
         elif klass is not object and klass.__module__ not in ("typing", "abc"):
