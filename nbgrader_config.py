@@ -8,3 +8,7 @@ c.CourseDirectory.course_id = "caching-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# nbgrader's defaults, plus hypothesis' example database: `nbgrader validate` (running the hidden
+# tests in place) leaves `.hypothesis/` in solutions/<lesson>/, and generate_assignment would copy it
+# into the learners' release.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".hypothesis"]

@@ -153,8 +153,12 @@ def _cut_off(client: redis.Redis) -> Iterator[None]:
 def clear_namespace(client: redis.Redis, prefix: str, *, batch: int = 500) -> int:
     """Delete every key that starts with ``prefix``; return how many were deleted.
 
-    Collects the keys with SCAN first and UNLINKs them afterwards in batches
-    (deleting while scanning skips keys on fakeredis), never uses KEYS.
+    Collects the keys with SCAN first and UNLINKs them afterwards in batches,
+    never uses KEYS. Collecting first keeps each batch one UNLINK and does not
+    rely on how a server's cursor reacts to deletions: real Redis only promises
+    the keys present for the whole scan (and may return one twice); older
+    fakeredis releases skipped keys when deleting mid-scan (2.40 keeps a key
+    snapshot per cursor and does not).
     """
     if not prefix:
         raise ValueError("prefix must not be empty: clear_namespace never deletes a whole database")

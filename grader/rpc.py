@@ -252,6 +252,9 @@ class Endpoint:
         data = {"r": ref, "k": kind, "n": f"{type(obj).__module__}.{type(obj).__qualname__}"[:200]}
         if kind != "object":
             data["q"] = str(getattr(obj, "__qualname__", getattr(obj, "__name__", "")) or "")[:200]
+            module = getattr(obj, "__module__", None)
+            if type(module) is str and module:  # what a cache key or a message reads (users.get vs products.get)
+                data["mo"] = module[:200]
             try:
                 data["s"] = [[p.name, int(p.kind), p.default is not p.empty,
                               p.default if type(p.default) in _PLAIN else repr(p.default)[:100],
@@ -309,15 +312,16 @@ class Endpoint:
             raise ProtocolError("a value too large or too deeply nested")
         if type(data) in _PLAIN:
             return data
-        if type(data) is not dict or not 1 <= len(data) <= 6:
+        if type(data) is not dict or not 1 <= len(data) <= 7:
             raise ProtocolError(f"not a value: {type(data).__name__}")
         if "r" in data:
             ref, kind, name = data.get("r"), data.get("k"), data.get("n")
             qualname, signature, keep = data.get("q", ""), data.get("s"), data.get("kp") == 1
+            module = data.get("mo", "")
             if type(ref) is not int or type(kind) is not str or type(name) is not str or type(qualname) is not str \
-                    or (signature is not None and type(signature) is not list):
+                    or (signature is not None and type(signature) is not list) or type(module) is not str:
                 raise ProtocolError("a malformed reference")
-            proxy = self._proxy(ref, kind, name, qualname, signature)
+            proxy = self._proxy(ref, kind, name, qualname, signature, module)
             if keep:
                 object.__setattr__(proxy, "grader_keep", True)
             return proxy
@@ -357,11 +361,13 @@ class Endpoint:
             return out if tag == "d" else types.MappingProxyType(out)
         raise ProtocolError(f"an unknown value tag {tag!r}")
 
-    def _proxy(self, ref: int, kind: str, type_name: str, qualname: str, signature: list | None) -> "RemoteObject":
+    def _proxy(self, ref: int, kind: str, type_name: str, qualname: str, signature: list | None,
+               module: str = "") -> "RemoteObject":
         with self._proxy_lock:
             proxy = self._proxies.get(ref)
             if proxy is None:
-                proxy = _proxy_class(type_name[:200])(self, ref, kind[:20], type_name[:200], qualname[:200], signature)
+                proxy = _proxy_class(type_name[:200], module[:200])(self, ref, kind[:20], type_name[:200],
+                                                                    qualname[:200], signature)
                 self._proxies[ref] = proxy
             return proxy
 
@@ -930,11 +936,16 @@ class RemoteObject:
 
 
 @functools.lru_cache(maxsize=512)
-def _proxy_class(type_name: str) -> type:
-    """A RemoteObject subclass named like the remote object's type, so ``type(x).__name__`` reads right."""
+def _proxy_class(type_name: str, own_module: str = "") -> type:
+    """A RemoteObject subclass named like the remote object's type, so ``type(x).__name__`` reads right.
+
+    ``own_module`` is the ``__module__`` of a remote function or class: ``x.__module__`` is looked up on the
+    proxy's class, so the class carries it (two functions named ``get`` in two modules stay apart).
+    """
     module, _, qualname = type_name.rpartition(".")
     name = qualname.rpartition(".")[2] or "RemoteObject"
-    return type(name, (RemoteObject,), {"__slots__": (), "__module__": module or __name__, "__qualname__": qualname})
+    return type(name, (RemoteObject,), {"__slots__": (), "__module__": own_module or module or __name__,
+                                        "__qualname__": qualname})
 
 
 class _Default:

@@ -47,6 +47,27 @@ def test_release_is_what_solutions_generate(slug):
     )
 
 
+def test_generate_leaves_hypothesis_database_out_of_the_release(tmp_path):
+    """`nbgrader validate` leaves `.hypothesis/` next to a source notebook; the release must not ship it."""
+    import shutil
+
+    from grader.generate import generate_release
+
+    lesson = load_course().lessons[0]
+    root = tmp_path / "course"
+    (root / "solutions").mkdir(parents=True)
+    shutil.copyfile(COURSE_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(COURSE_ROOT / "solutions" / lesson.slug, root / "solutions" / lesson.slug)
+    stray = root / "solutions" / lesson.slug / ".hypothesis" / "examples"
+    stray.mkdir(parents=True)
+    (stray / "entry").write_text("x")
+    produced = generate_release(root, lesson, tmp_path / "release")
+    shipped = sorted(p.relative_to(produced.parent).as_posix() for p in produced.parent.rglob("*"))
+    assert produced.is_file() and not any(".hypothesis" in p for p in shipped), (
+        f"generate_release({lesson.slug}) with solutions/{lesson.slug}/.hypothesis/ present shipped {shipped}; "
+        "expected the notebook without .hypothesis (CourseDirectory.ignore in nbgrader_config.py)")
+
+
 @pytest.mark.parametrize("slug", LESSONS)
 def test_solution_gets_full_marks_on_fakeredis(slug, grade_lesson):
     """The grading Redis as a learner's machine without redis-server has it: fakeredis in its own sandbox."""

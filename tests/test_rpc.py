@@ -136,6 +136,21 @@ def test_functions_the_tests_pass_keep_their_signature_and_name(pair):
     assert name == "render" and text.startswith("(name, value, style='json', *, marker=<object object")
 
 
+def test_a_reference_to_a_function_reports_its_own_module(pair):
+    """A cache key reads func.__module__ (lesson 07): users.get and products.get must stay apart."""
+    module_of = learner_fn(pair, "def module_of(f):\n    return f.__module__, f.__qualname__\n", "module_of")
+
+    def get(item_id):
+        return item_id
+
+    users_get, products_get = get, lambda item_id: item_id
+    products_get.__qualname__ = "get"
+    users_get.__module__, products_get.__module__ = "shop.users", "shop.products"
+    assert module_of(users_get) == ("shop.users", get.__qualname__)
+    assert module_of(products_get) == ("shop.products", "get")
+    assert module_of(len) == ("builtins", "len")
+
+
 def test_exceptions_cross_by_type_and_the_tests_own_come_back_as_themselves(pair):
     call = learner_fn(pair, "def call(f):\n    return f()\n"
                             "def boom(kind):\n    raise {'value': ValueError('bad'), 'key': KeyError('k')}[kind]\n"

@@ -1,4 +1,4 @@
-"""Lesson 07-redis-decorator: the hidden tests reject real decorator bugs and accept another correct design.
+"""Lesson 07-redis-decorator: the hidden tests reject real decorator bugs and accept two other correct designs.
 
 Each grading run replaces the ``redis-cache`` answer of the solution with the code below and grades it
 through the real grader (the lesson has one exercise, so each bug needs its own run). Most buggy versions
@@ -21,7 +21,11 @@ EX = "redis-cache"
 
 SOLUTION = solution_answers(read_notebook(load_course().lesson(LESSON).source_path(COURSE_ROOT)))[EX]
 
-_ENCODED = 'encoded = json.dumps(list(bound.arguments.items()), sort_keys=True, separators=(",", ":"))'
+_ENCODED = ('encoded = json.dumps([[name, tagged(value)] for name, value in bound.arguments.items()],\n'
+            '                                     separators=(",", ":"))')
+_HEAD = 'head = f"{prefix}:{func.__module__}.{func.__qualname__}:v{version}:"'
+_DICT_TAG = ('            items = [[tagged(k), tagged(v)] for k, v in value.items()]\n'
+             '            return ["dict", sorted(items, key=lambda item: json.dumps(item[0]))]')
 _HIT = '            if raw is not None:  # a miss is a missing key, whatever the cached result is\n' \
        '                return json.loads(raw)["v"]'
 _SET = "                client.set(key, payload, ex=ttl)"
@@ -56,6 +60,18 @@ KWARGS_IN_CALL_ORDER = variant(
     (_ENCODED, "encoded = json.dumps([list(args), list(kwargs.items())])"),
 )
 
+# The function's name without its module: users.get(42) and products.get(42) share a key under one prefix.
+QUALNAME_WITHOUT_MODULE = variant((_HEAD, 'head = f"{prefix}:{func.__qualname__}:v{version}:"'))
+
+# Plain json.dumps of the arguments (the lesson's first design): (1, 2) encodes as [1, 2] and {1: "x"} as
+# {"1": "x"}, so those calls share a key.
+JSON_MERGES_TUPLES_AND_KEYS = variant(
+    (_ENCODED, 'encoded = json.dumps(list(bound.arguments.items()), sort_keys=True, separators=(",", ":"))'))
+
+# Tags tuples and lists but turns dict keys into strings: {1: "x"} still meets {"1": "x"}.
+TAGS_TUPLES_ONLY = variant(
+    (_DICT_TAG, '            return {str(k): tagged(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}'))
+
 # The ttl parameter is accepted and ignored: entries never expire.
 TTL_IGNORED = variant((_SET, "                client.set(key, payload)"))
 
@@ -64,6 +80,10 @@ SET_THEN_EXPIRE = variant((_SET, "                client.set(key, payload)\n    
 
 # No fallback: a Redis outage becomes an outage of the function.
 NO_FALLBACK = '''
+def canonical(bound):
+    return [(name, sorted(value.items()) if bound.signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD
+             else value) for name, value in bound.arguments.items()]
+
 def redis_cache(client, *, prefix, ttl, version=1):
     def decorator(func):
         signature = inspect.signature(func)
@@ -72,7 +92,7 @@ def redis_cache(client, *, prefix, ttl, version=1):
         def wrapper(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            key = f"{prefix}:{func.__qualname__}:v{version}:" + json.dumps(list(bound.arguments.items()), sort_keys=True)
+            key = f"{prefix}:{func.__module__}.{func.__qualname__}:v{version}:" + repr(canonical(bound))
             raw = client.get(key)
             if raw is not None:
                 return json.loads(raw)["v"]
@@ -87,6 +107,10 @@ def redis_cache(client, *, prefix, ttl, version=1):
 
 # A try/except Exception around everything: the function's own errors are counted and the function re-run.
 RETRIES_FUNCTION_ERRORS = '''
+def canonical(bound):
+    return [(name, sorted(value.items()) if bound.signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD
+             else value) for name, value in bound.arguments.items()]
+
 def redis_cache(client, *, prefix, ttl, version=1):
     def decorator(func):
         signature = inspect.signature(func)
@@ -96,8 +120,7 @@ def redis_cache(client, *, prefix, ttl, version=1):
             try:
                 bound = signature.bind(*args, **kwargs)
                 bound.apply_defaults()
-                key = f"{prefix}:{func.__qualname__}:v{version}:" + json.dumps(list(bound.arguments.items()),
-                                                                              sort_keys=True)
+                key = f"{prefix}:{func.__module__}.{func.__qualname__}:v{version}:" + repr(canonical(bound))
                 raw = client.get(key)
                 if raw is not None:
                     return json.loads(raw)["v"]
@@ -113,14 +136,41 @@ def redis_cache(client, *, prefix, ttl, version=1):
     return decorator
 '''
 
+# The other honest design: reject what JSON cannot keep apart (tuples, non-string dict keys) with TypeError,
+# before anything runs; plain JSON arguments are encoded with json.dumps as before.
+REJECTS_WHAT_JSON_MERGES = variant(
+    (_ENCODED, "for name, value in bound.arguments.items():\n"
+               "                    star = signature.parameters[name].kind in (inspect.Parameter.VAR_POSITIONAL,\n"
+               "                                                               inspect.Parameter.VAR_KEYWORD)\n"
+               "                    reject_json_merges(value, star)\n"
+               '                encoded = json.dumps(list(bound.arguments.items()), sort_keys=True, separators=(",", ":"))'),
+    ("    def tagged(value):\n",
+     "    def reject_json_merges(value, star=False):\n"
+     "        if isinstance(value, tuple) and not star:  # *args arrive as a tuple: that one is always a tuple\n"
+     "            raise TypeError(f'{value!r}: a tuple argument would share its key with the same list')\n"
+     "        if isinstance(value, (list, tuple)):\n"
+     "            for item in value:\n"
+     "                reject_json_merges(item)\n"
+     "        elif isinstance(value, dict):\n"
+     "            for k, v in value.items():\n"
+     "                if not isinstance(k, str):\n"
+     "                    raise TypeError(f'dict key {k!r} is not a string: JSON would turn it into one')\n"
+     "                reject_json_merges(v)\n\n"
+     "    def tagged(value):\n"),
+)
+
+# (buggy answer, a piece of the message that shows the check meant for that bug caught it)
 BUGGY = [
-    pytest.param(JOIN_KEYS, id="join_keys"),
-    pytest.param(IF_CACHED_FALSY, id="if_cached_falsy"),
-    pytest.param(KWARGS_IN_CALL_ORDER, id="kwargs_in_call_order"),
-    pytest.param(TTL_IGNORED, id="ttl_ignored"),
-    pytest.param(SET_THEN_EXPIRE, id="set_then_expire"),
-    pytest.param(NO_FALLBACK, id="no_fallback"),
-    pytest.param(RETRIES_FUNCTION_ERRORS, id="retries_function_errors"),
+    pytest.param(QUALNAME_WITHOUT_MODULE, "needs the function's __module__", id="qualname_without_module"),
+    pytest.param(JSON_MERGES_TUPLES_AND_KEYS, 'f([1, 2]) then f((1, 2))', id="json_merges_tuples_and_keys"),
+    pytest.param(TAGS_TUPLES_ONLY, "f({'1': 'x'}) then f({1: 'x'})", id="tags_tuples_only"),
+    pytest.param(JOIN_KEYS, "the key lost the argument's type", id="join_keys"),
+    pytest.param(IF_CACHED_FALSY, 'a cached None was treated as a miss', id="if_cached_falsy"),
+    pytest.param(KWARGS_IN_CALL_ORDER, 'the same call spelled differently got another key', id="kwargs_in_call_order"),
+    pytest.param(TTL_IGNORED, 'the entry never expires', id="ttl_ignored"),
+    pytest.param(SET_THEN_EXPIRE, 'expected GET then one SET with its TTL', id="set_then_expire"),
+    pytest.param(NO_FALLBACK, 'while Redis was down: it raised ConnectionError', id="no_fallback"),
+    pytest.param(RETRIES_FUNCTION_ERRORS, 'never retried, never cached', id="retries_function_errors"),
 ]
 
 # A class-based design: repr of the canonical bound arguments hashed with SHA-256, no envelope (a miss is
@@ -134,7 +184,7 @@ class CachedFunction:
         functools.update_wrapper(self, func)
         self._func, self._client, self._ttl = func, client, ttl
         self._sig = inspect.signature(func)
-        self._head = f"{prefix}:{func.__qualname__}:v{version}"
+        self._head = f"{prefix}:{func.__module__}.{func.__qualname__}:v{version}"
         self.redis_errors = 0
 
     def _key(self, args, kwargs):
@@ -171,11 +221,17 @@ def redis_cache(client, *, prefix, ttl, version=1):
 '''
 
 
-@pytest.mark.parametrize("code", BUGGY)
-def test_buggy_decorators_lose_the_points(grade_lesson, code):
+@pytest.mark.parametrize(("code", "message"), BUGGY)
+def test_buggy_decorators_lose_the_points(grade_lesson, code, message):
     result = grade_lesson(LESSON, {EX: code})
     assert result.status == "graded", details(result)
     assert {e.id: e.status for e in result.exercises} == {EX: "failed"}, details(result)
+    assert message in result.exercises[0].message, f"caught, but not by the check for this bug:\n{details(result)}"
+
+
+def test_rejecting_design_gets_full_marks(grade_lesson):
+    result = grade_lesson(LESSON, {EX: REJECTS_WHAT_JSON_MERGES})
+    assert result.status == "graded" and result.score == result.max_score, details(result)
 
 
 def test_class_based_design_gets_full_marks(grade_lesson):

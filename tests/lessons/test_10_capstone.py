@@ -128,19 +128,66 @@ INVAL_REWRITES_USER_FROM_FIELDS = variant(INVAL_SOLUTION, (  # "write-through" w
 ))
 
 INVAL_FLUSHES_THE_NAMESPACE = variant(INVAL_SOLUTION, (  # correct answers, but every write empties the cache
-    """        self.r.delete(*keys)""",
-    """        stale = list(self.r.scan_iter(match=self.prefix + "*", count=500))
-        if stale:
-            self.r.delete(*stale)""",
+    """            pipe.delete(*keys)""",
+    """            stale = list(self.r.scan_iter(match=self.prefix + "*", count=500))
+            pipe.delete(*(stale or keys))""",
 ))
 
 INVAL_KEYS_PATTERN = variant(INVAL_SOLUTION, (  # correct answers, but KEYS blocks Redis while it walks every key
-    """        self.r.delete(*keys)""",
-    """        for key in keys:
-            found = self.r.keys(key + "*")
-            if found:
-                self.r.delete(*found)""",
+    """            pipe.delete(*keys)""",
+    """            pipe.delete(*[found for key in keys for found in (self.r.keys(key + "*") or [key])])""",
 ))
+
+# The reader/writer race (issue 16): delete-after-write alone. A read that loaded before the write stores the
+# old row after it, and single-flight hands that load to a read that started after the write.
+_MARKED_FLIGHT = """    def _single_flight(self, key, fn):
+        \"\"\"Step 1's single-flight, per key *and write mark*: a load that began before a write is not handed to
+        callers that arrive after it, and what it stored is deleted when a write happened while it ran.\"\"\"
+        mark = self.r.get(self._write_mark(key))
+        value = super()._single_flight((key, mark), fn)
+        if self.r.get(self._write_mark(key)) != mark:  # a write invalidated the key while this load ran
+            self.r.delete(key)
+        return value
+"""
+_MARKED_DELETE = """        token = uuid.uuid4().hex
+        with self.r.pipeline() as pipe:
+            for key in keys:
+                pipe.set(self._write_mark(key), token, ex=60)
+            pipe.delete(*keys)
+            pipe.execute()"""
+INVAL_DELETE_AFTER_WRITE_ONLY = variant(INVAL_SOLUTION, (_MARKED_FLIGHT, ""), (_MARKED_DELETE, "        self.r.delete(*keys)"))
+
+# The mark keys single-flight, but a load never checks it after storing: the held read's old row stays cached.
+INVAL_MARK_NOT_CHECKED_AFTER_STORE = variant(INVAL_SOLUTION, (
+    """        value = super()._single_flight((key, mark), fn)
+        if self.r.get(self._write_mark(key)) != mark:  # a write invalidated the key while this load ran
+            self.r.delete(key)
+        return value""",
+    """        return super()._single_flight((key, mark), fn)""",
+))
+
+# The late store is deleted, but single-flight is keyed by the key alone: a read after the write joins the old load.
+INVAL_FLIGHT_SPANS_WRITES = variant(INVAL_SOLUTION, (
+    "value = super()._single_flight((key, mark), fn)", "value = super()._single_flight(key, fn)"))
+
+# Write marks kept in the process (a dict) instead of Redis: right within one process, blind to another's writes.
+INVAL_MARKS_IN_PROCESS = variant(INVAL_SOLUTION, (
+    """        mark = self.r.get(self._write_mark(key))
+        value = super()._single_flight((key, mark), fn)
+        if self.r.get(self._write_mark(key)) != mark:  # a write invalidated the key while this load ran
+            self.r.delete(key)""",
+    """        with self._lock:
+            mark = self.__dict__.setdefault("_marks", {}).get(key, 0)
+        value = super()._single_flight((key, mark), fn)
+        with self._lock:
+            changed = self._marks.get(key, 0) != mark
+        if changed:
+            self.r.delete(key)""",
+), (_MARKED_DELETE, """        with self._lock:
+            marks = self.__dict__.setdefault("_marks", {})
+            for key in keys:
+                marks[key] = marks.get(key, 0) + 1
+        self.r.delete(*keys)"""))
 
 # -- capstone-resilience: buggy implementations ----------------------------------------------------
 
@@ -282,15 +329,53 @@ class CachedShopAPI:
 
 INVAL_WRITE_THROUGH_DESIGN = '''
 class CachedShopAPI(CachedShopAPI):
-    """Writes refresh the user entry from the database (write-through of the whole row) and unlink post lists."""
+    """Writes replace a per-key write token, then refresh the user entry from the database (write-through of the
+    whole row) or unlink post lists, in one MULTI; a load stores its value with a Lua compare-and-set, only if
+    the token is still the one it read before loading (so a load older than a write never lands)."""
+
+    _STORE = ("if (redis.call('get', KEYS[2]) or '') == ARGV[3] then "
+              "redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0")
+
+    def _read(self, key, base_ttl, loader):
+        raw = self.r.get(key)
+        if raw is not None:
+            self._count("hits")
+            return json.loads(raw)
+        self._count("misses")
+        token, lock = uuid.uuid4().hex, key + "|lock"
+        while True:
+            if self.r.set(lock, token, nx=True, px=10_000):
+                try:
+                    raw = self.r.get(key)
+                    if raw is not None:
+                        return json.loads(raw)
+                    seen = self.r.get(key + "|w") or ""
+                    value = loader()
+                    self.r.eval(self._STORE, 2, key, key + "|w", json.dumps(value), self._ttl(base_ttl), seen)
+                    return value
+                finally:
+                    self.r.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
+                                "return 0", 1, lock, token)
+            time.sleep(0.002)
+            raw = self.r.get(key)
+            if raw is not None:
+                return json.loads(raw)
 
     def _invalidate(self, *keys):
-        self.r.unlink(*keys)
+        pipe = self.r.pipeline()
+        for key in keys:
+            pipe.set(key + "|w", uuid.uuid4().hex, ex=120)
+        pipe.unlink(*keys)
+        pipe.execute()
 
     def update_user(self, user_id, **fields):
         changed = self.api.update_user(user_id, **fields)
+        key = self._key("u", user_id)
         fresh = self.api.get_user(user_id)
-        self.r.set(self._key("u", user_id), json.dumps(fresh), ex=self._ttl(self.ttls["u"]))
+        pipe = self.r.pipeline()
+        pipe.set(key + "|w", uuid.uuid4().hex, ex=120)
+        pipe.set(key, json.dumps(fresh), ex=self._ttl(self.ttls["u"]))
+        pipe.execute()
         return changed
 
     def add_post(self, user_id, title, body):
@@ -416,6 +501,22 @@ RUNS = [
     pytest.param(
         {INVAL: (INVAL_REWRITES_USER_FROM_FIELDS, "api.get_user(2) after api.update_user")},
         id="10-capstone:rewrites-user-from-fields",
+    ),
+    pytest.param(
+        {INVAL: (INVAL_DELETE_AFTER_WRITE_ONLY, "through the same layer: a get_user(8) that started after")},
+        id="10-capstone:delete-after-write-only",
+    ),
+    pytest.param(
+        {INVAL: (INVAL_MARK_NOT_CHECKED_AFTER_STORE, "through the same layer: a get_user(8) loaded the old row")},
+        id="10-capstone:mark-not-checked-after-store",
+    ),
+    pytest.param(
+        {INVAL: (INVAL_FLIGHT_SPANS_WRITES, "through the same layer: a get_user(8) that started after")},
+        id="10-capstone:flight-spans-writes",
+    ),
+    pytest.param(
+        {INVAL: (INVAL_MARKS_IN_PROCESS, "(another process): a get_user(8) that started after")},
+        id="10-capstone:marks-in-process",
     ),
 ]
 _WRONG_KEY_BUGS = {INVAL_NOTHING_ON_ADD_POST, INVAL_DELETE_POST_WRONG_KEY, INVAL_REWRITES_USER_FROM_FIELDS}
