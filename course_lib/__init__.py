@@ -12,7 +12,7 @@ The lessons and the grader import from here:
 - ``charts``: matplotlib figures of measured data (``charts.show(fig)``).
 - ``Check``, ``CheckFailed``: the visible check cells' diagnostic ladder.
 - ``hint``: hints on demand from the course manifest.
-- ``check_all``, ``reset_exercise``: grade the saved notebook with the hidden tests; put one
+- ``check_all``, ``progress``, ``reset_exercise``: grade the saved notebook with the hidden tests; put one
   exercise back to its stub (``course_lib.notebook``).
 """
 
@@ -24,7 +24,7 @@ from .database import DatabaseError, SlowDatabase
 from .hints import hint
 from .manifest import load_course
 from .measure import HitCounter, LatencyStats, measure, timed
-from .notebook import check_all, install as _install_notebook_hooks, reset_exercise
+from .notebook import check_all, install as _install_notebook_hooks, progress, reset_exercise
 from .redis_conn import RedisUnavailable, age_keys, clear_namespace, get_redis, is_embedded, redis_outage
 from .workloads import hot_key_bursts, optimal_hit_ratio, replay_hit_ratio, uniform, zipf
 
@@ -37,6 +37,7 @@ __all__ = [
     "NotDoneYet",
     "check_all",
     "reset_exercise",
+    "progress",
     "FakeClock",
     "latency_scale",
     "DatabaseError",

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_all", "reset_exercise", "show_box", "install", "in_learner_kernel", "notebook_path"]
+__all__ = ["check_all", "progress", "reset_exercise", "show_box", "install", "in_learner_kernel", "notebook_path"]
 
 NOTEBOOK_ENV = "JPY_SESSION_NAME"  # set by jupyter_server for each notebook's kernel: the notebook's path
 _installed = False
@@ -232,7 +232,8 @@ class CheckReport(dict):
             link = f"<p>Feedback with your charts: <a href='{html.escape(rel)}'>{html.escape(rel)}</a></p>"
         notes = "".join(f"<p><i>{html.escape(n)}</i></p>" for n in self.get("notes", []))
         colour = "#1a7f37" if self["passed"] else "#b42318"
-        return (f"<div class='course-report'><p style='color:{colour}'><b>{html.escape(self['lesson'])}: "
+        return (f"<div class='course-report'><p style='color:{colour}'><b>{'✓' if self['passed'] else '✗'} "
+                f"{html.escape(self['lesson'])}: "
                 f"{self['score']:g}/{self['max_score']:g} points</b> ({html.escape(self['status_text'])}; graded "
                 f"the file saved at {html.escape(self['saved_at'])})</p>{notes}"
                 f"<table><tr><th>exercise</th><th>result</th><th>points</th><th>what failed</th></tr>"
@@ -254,6 +255,22 @@ def check_all(notebook: str | os.PathLike[str] | None = None) -> CheckReport:
     report = CheckReport(grade_saved(path))
     report["saved_at"] = saved
     return report
+
+
+class _Text(str):
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def progress() -> str:
+    """Where you are in the course (lessons passed, points, next exercise): ``python -m grader progress``."""
+    from .manifest import COURSE_ROOT
+
+    done = subprocess.run([sys.executable, "-m", "grader", "progress"], cwd=os.environ.get("COURSE_ROOT") or COURSE_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        raise RuntimeError(f"`grader progress` failed: {(done.stderr or done.stdout).strip()[-800:]}")
+    return _Text(done.stdout.rstrip())
 
 
 # --- reset one exercise -------------------------------------------------------------------------------------

@@ -219,7 +219,7 @@ def format_progress(course: Course, workspace: Path, width: int = 30) -> str:
         entry = state.get(lesson.slug)
         notebook = workspace / lesson.slug / lesson.notebook
         if entry is None:
-            mark, text = "  ", "not checked yet"
+            mark, text = "  ", "not checked yet" + (f" ({lesson.expected_time})" if lesson.expected_time else "")
         else:
             mark = "ok" if entry["passed"] else ".."
             text = f"{entry['score']:g}/{entry['max_score']:g}  checked {entry['checked_at']}"
@@ -229,7 +229,12 @@ def format_progress(course: Course, workspace: Path, width: int = 30) -> str:
             next_up = lesson
         lines.append(f"  [{mark}] {lesson.slug:<28} {text}")
     if next_up is not None:
-        lines.append(f"Next: open {next_up.slug}/{next_up.notebook}, then `python -m grader check {next_up.slug}`")
+        todo = [e.id for e in next_up.exercises
+                if (state.get(next_up.slug) or {}).get("exercises", {}).get(e.id) != "passed"]
+        lines.append(f"Next: open {next_up.slug}/{next_up.notebook}"
+                     + (f" ({next_up.expected_time})" if next_up.expected_time and next_up.slug not in state else "")
+                     + (f", exercise {todo[0]}" if todo else "")
+                     + f"; grade it with check_all() in the notebook or `course check {next_up.slug}`")
     elif total:
         lines.append("Every lesson passed. Well done!")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..course import course_root
+from ..course import course_root, load
 from ..shell import RC_DIR_ENV
 from ..workspace import DEFAULT_WORKSPACE, WORKSPACE_ENV, seed_workspace
 
@@ -77,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
     workspace = (args.workspace or root / DEFAULT_WORKSPACE).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     report = seed_workspace(root / "notebooks", workspace)
+    times = {l.slug: l.expected_time for l in load().lessons}
     for path in report.copied:
-        print(f"new lesson copied to {path.relative_to(workspace.parent)}")
+        took = times.get(path.parent.name, "")
+        print(f"new lesson copied to {path.relative_to(workspace.parent)}" + (f" ({took})" if took else ""))
     for path in report.kept:
         print(f"kept your work in {path.relative_to(workspace.parent)} (the course has a newer release in "
               f"notebooks/{path.parent.name}/ than the one your copy was made from; compare them if you want "
