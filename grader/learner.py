@@ -17,7 +17,7 @@ from typing import Any
 
 from course_lib.manifest import Course, Lesson
 
-from .feedback import EXERCISE_TEXT, STATUS_TEXT, feedback_html
+from .feedback import EXERCISE_TEXT, STATUS_TEXT, clean_message, feedback_html, result_text
 from .grade import NotebookResult
 from .results import write_text_atomic
 
@@ -79,21 +79,6 @@ def matching_hint(hints: tuple[str, ...] | list[str], message: str) -> tuple[int
     scores = [len(said & _words(h)) for h in hints]
     best = max(range(len(hints)), key=lambda i: (scores[i], -i))
     return (best + 1, hints[best]) if scores[best] else (1, hints[0])
-
-
-_PREFIX = re.compile(r"^(?:CheckFailed|NotDoneYet|AssertionError): (?:\[[a-z0-9-]+\] )?")
-
-
-def clean_message(message: str) -> str:
-    """A check's message without the exception name and exercise id the row already shows."""
-    return _PREFIX.sub("", message.splitlines()[0] if message else "")
-
-
-def result_text(status: str, message: str) -> str:
-    """'passed', 'failed', 'not done yet' (the stub), 'too slow', ..."""
-    if status == "failed" and message.startswith("NotDoneYet:"):
-        return "not done yet"
-    return EXERCISE_TEXT.get(status, status)
 
 
 def answers_digest(notebook: Path) -> str:

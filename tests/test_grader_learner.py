@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -224,3 +225,25 @@ def test_a_dying_worker_loses_no_other_submission(tmp_path):
                              lambda sub, fp, result: stored.setdefault(sub.student, result.status), task=_dies_for_bob)
     assert set(stored) == {"ann", "cy", "dee"} and set(stored.values()) == {"graded"}
     assert [s.student for s, _ in retried] == ["bob"]  # graded alone, only the culprit is lost again
+
+
+def test_feedback_sections_are_the_lessons_headings_and_messages_read_cleanly(monkeypatch):
+    from course_lib import load_course as installed_course
+    from grader.feedback import feedback_html
+    from grader.grade import ExerciseResult, NotebookResult
+
+    monkeypatch.delenv("COURSE_ROOT", raising=False)
+    lesson = installed_course().lessons[0]
+    png = "iVBORw0KGgo="
+    result = NotebookResult("graded", [
+        ExerciseResult(lesson.exercises[0].id, 10, 0, "failed",
+                       f"NotDoneYet: [{lesson.exercises[0].id}] Called f(1): it raised NotImplementedError"),
+        ExerciseResult(lesson.exercises[1].id, 5, 5, "passed")],
+        figures=[{"after": "no-cache-demo", "png": png}, {"after": "sweep-chart", "png": png},
+                 {"after": "a-cell-the-release-does-not-have", "png": png}])
+    page = feedback_html(lesson, result)
+    headings = re.findall(r"<h3>([^<]*)</h3>", page)
+    assert "1. Three requests without a cache" in headings and "3. Speed-up against hit ratio, measured" in headings
+    assert "A cell the release does not have" in headings and "setup" not in headings
+    assert "(not done yet, 0 / 10)" in page and "NotDoneYet:" not in page
+    assert "x0.01: a 100 ms query takes 1 ms" in page
