@@ -153,6 +153,38 @@ def install() -> None:
     if not any(isinstance(t, _NotDoneYetCarriesOn) for t in shell.ast_transformers):
         shell.ast_transformers.append(_NotDoneYetCarriesOn())
     _installed = True
+    try:
+        text = lesson_banner(notebook_path())
+    except (RuntimeError, OSError, LookupError, ValueError):
+        return  # not a lesson of this course, or no notebook path: nothing to say
+    show_box(text, ok=True)
+
+
+def lesson_banner(notebook: Path) -> str:
+    """One line for the top of a lesson: its expected time, your last check, what to do next.
+
+    Shown once per kernel, when the lesson's setup cell imports course_lib in the learner's kernel.
+    """
+    lesson = _lesson_for(notebook)
+    parts = [f"Lesson {lesson.number}: {lesson.title}"]
+    if lesson.expected_time:
+        parts.append(f"{lesson.expected_time}")
+    workspace = os.environ.get("COURSE_WORKSPACE")
+    entry = {}
+    if workspace:
+        try:
+            state = json.loads((Path(workspace) / ".grader" / "progress.json").read_text(encoding="utf-8"))
+            mine = (Path(workspace) / lesson.slug / lesson.notebook).resolve() == notebook.resolve()
+            entry = state.get("lessons", {}).get(lesson.slug, {}) if mine else {}
+        except (OSError, ValueError, AttributeError):
+            entry = {}
+    total = len(lesson.exercises)
+    if entry:
+        passed = sum(status == "passed" for status in entry.get("exercises", {}).values())
+        parts.append(f"last check: {passed}/{total} exercises, {entry.get('score', 0):g}/{lesson.points:g} points")
+    else:
+        parts.append(f"{total} exercises, {lesson.points:g} points, not checked yet")
+    return " · ".join(parts) + ". Save, then check_all() grades it with the hidden tests; progress() shows the course."
 
 
 # --- which notebook is this? ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ def test_run_all_on_a_fresh_lesson_reaches_the_last_cell_and_still_scores_zero(t
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code), "every code cell ran"
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert f"Lesson 1: {LESSON.title} · {LESSON.expected_time} · {len(LESSON.exercises)} exercises" in _text(code[0])
     for exercise in LESSON.exercises:
         check = next(c for c in code if c.metadata["nbgrader"]["grade_id"] == exercise.tests_cell_id)
         assert f"[{exercise.id}] Not done yet" in _text(check)
