@@ -27,7 +27,7 @@ def open_notebook(page: Page, lab, lesson=LESSON) -> None:
     listing = page.locator(".jp-DirListing-content")
     listing.get_by_text(lesson.slug, exact=True).dblclick()
     listing.get_by_text(lesson.notebook, exact=True).dblclick()
-    expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible()
+    expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=60_000)
     expect(page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel) | Idle").first).to_be_visible(
         timeout=120_000)
 
@@ -105,18 +105,17 @@ def error_banners(page: Page):
 def test_fresh_lab_is_a_learners_lab_without_error_banners(page, lab):
     page.goto(lab.open_url("lab"))
     listing = page.locator(".jp-DirListing-content")
-    expect(listing.get_by_text(LESSON.slug, exact=True)).to_be_visible()
-    expect(page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel)").or_(
-        page.locator(".jp-LauncherCard").first).first).to_be_visible()
+    expect(listing.get_by_text(LESSON.slug, exact=True)).to_be_visible(timeout=60_000)
+    expect(page.locator(".jp-LauncherCard").first).to_be_visible(timeout=60_000)
     page.locator(".lm-MenuBar-item", has_text="Nbgrader").click()
     menu = page.locator(".lm-Menu").last
-    expect(menu.locator(".lm-Menu-item", has_text="Assignment List")).to_be_visible()  # the exchange is configured
+    expect(menu.locator(".lm-Menu-item", has_text="Assignment List")).to_be_visible(timeout=30_000)  # an exchange
     for command in ("nbgrader:open-formgrader", "nbgrader:open-create-assignment"):  # absent, or hidden
         expect(menu.locator(f".lm-Menu-item[data-command='{command}']")).to_be_hidden()
     expect(page.locator(".jp-SideBar .lm-TabBar-tab[title*='Create Assignment' i]")).to_have_count(0)
     menu.locator(".lm-Menu-item", has_text="Assignment List").click()
-    expect(page.locator("#released_assignments_list")).to_be_visible()
-    expect(page.locator("#released_assignments_list")).to_contain_text("There are no assignments to fetch")
+    expect(page.locator("#released_assignments_list")).to_contain_text("There are no assignments to fetch",
+                                                                       timeout=60_000)
     shot(page, "learner-fresh-lab")
     banners = error_banners(page)
     assert banners.count() == 0, [banners.nth(i).inner_text()[:300] for i in range(banners.count())]
@@ -124,12 +123,12 @@ def test_fresh_lab_is_a_learners_lab_without_error_banners(page, lab):
 
 def test_terminal_runs_the_course_command_from_the_workspace(page, lab):
     page.goto(lab.open_url("lab"))
-    expect(page.locator(".jp-DirListing-content").get_by_text(LESSON.slug, exact=True)).to_be_visible()
+    expect(page.locator(".jp-DirListing-content").get_by_text(LESSON.slug, exact=True)).to_be_visible(timeout=60_000)
     page.locator(".lm-MenuBar-item", has_text="File").click()
     page.locator(".lm-Menu-item", has_text="New").first.hover()
     page.locator(".lm-Menu-item[data-command='terminal:create-new']").click()
     terminal = page.locator(".jp-Terminal").first
-    expect(terminal).to_be_visible()
+    expect(terminal.locator(".xterm-accessibility")).to_be_attached(timeout=60_000)
     screen = terminal.locator(".xterm-accessibility")
     terminal.click()
     page.keyboard.type("pwd; command -v course; course progress\n")
@@ -213,7 +212,7 @@ def test_grading_from_the_notebook_wrong_then_right(page, lab):
     grade.scroll_into_view_if_needed()
     shot(page, "learner-check-all-right")
     report.locator("a", has_text="why_cache-feedback.html").click()  # opens in JupyterLab, beside the notebook
-    expect(page.locator(".lm-TabBar-tab", has_text="why_cache-feedback.html")).to_be_visible()
+    expect(page.locator(".lm-TabBar-tab", has_text="why_cache-feedback.html")).to_be_visible(timeout=60_000)
     shot(page, "learner-feedback-page")
 
 
@@ -228,7 +227,9 @@ def test_run_all_on_a_fresh_lesson_reaches_the_last_cell(page, lab):
     expect(last.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]:"), timeout=120_000)
     expect(page.locator(".jp-NotebookPanel .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
            ).to_have_count(0)
+    shot(page, "learner-run-all-fresh-last-cell")
     todo = page.locator(".jp-NotebookPanel .course-todo")
-    expect(todo.first).to_be_visible()
     assert todo.count() >= len(lesson.exercises)
-    shot(page, "learner-run-all-fresh")
+    todo.first.scroll_into_view_if_needed()
+    expect(todo.first).to_contain_text("not done yet", timeout=30_000)
+    shot(page, "learner-run-all-fresh-not-done-yet")
