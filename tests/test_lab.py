@@ -72,6 +72,10 @@ def test_terminal_shell_puts_the_course_first_after_the_login_profile(tmp_path):
 def test_lab_serves_the_workspace_as_a_learners_lab(tmp_path):
     port, token = free_port(), "course-test-token"
     workspace = tmp_path / "workspace"
+    (tmp_path / "jupyter-config").mkdir()
+    # an exchange that does not exist: the Assignments panel must be absent, not show errors
+    (tmp_path / "jupyter-config" / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.Exchange.root = {str(tmp_path / 'no-exchange')!r}\n")
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "HOME": str(tmp_path)}
     proc = subprocess.Popen(
