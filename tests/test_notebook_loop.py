@@ -22,10 +22,10 @@ pytestmark = pytest.mark.slow
 LESSON = load_course().lessons[0]
 
 
-def _fresh(tmp_path: Path) -> Path:
-    target = tmp_path / "ws" / LESSON.slug / LESSON.notebook
+def _fresh(tmp_path: Path, lesson=LESSON) -> Path:
+    target = tmp_path / "ws" / lesson.slug / lesson.notebook
     target.parent.mkdir(parents=True)
-    shutil.copyfile(LESSON.release_path(COURSE_ROOT), target)
+    shutil.copyfile(lesson.release_path(COURSE_ROOT), target)
     return target
 
 
@@ -67,6 +67,16 @@ def test_run_all_on_a_fresh_lesson_reaches_the_last_cell_and_still_scores_zero(t
                             capture_output=True, text=True, cwd=COURSE_ROOT, timeout=600)
     report = json.loads(graded.stdout.strip().splitlines()[-1])
     assert report["score"] == 0 and {e["status_text"] for e in report["exercises"]} == {"not done yet"}
+
+
+@pytest.mark.parametrize("lesson", load_course().lessons[1:], ids=lambda lesson: lesson.slug)
+def test_run_all_reaches_the_last_cell_of_every_fresh_lesson(lesson, tmp_path, monkeypatch):
+    path = _fresh(tmp_path, lesson)
+    nb = _run(path, monkeypatch)  # CellExecutionError if a cell stopped Run All (demonstrations included)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code)
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert sum("Not done yet" in _text(c) for c in code) == len(lesson.exercises)
 
 
 def test_check_all_in_the_kernel_equals_grader_check(tmp_path, monkeypatch):
