@@ -233,3 +233,10 @@ def test_run_all_on_a_fresh_lesson_reaches_the_last_cell(page, lab):
     todo.first.scroll_into_view_if_needed()
     expect(todo.first).to_contain_text("not done yet", timeout=30_000)
     shot(page, "learner-run-all-fresh-not-done-yet")
+    # Validate still fails the unfinished exercises, with each check's message, not its traceback
+    page.locator(".jp-NotebookPanel .validate-button").first.click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text(f"{lesson.exercises[0].id}: not done yet", timeout=180_000)
+    text = dialog.inner_text()
+    assert "Traceback" not in text and "checks.py" not in text and "Success" not in text
+    shot(page, "learner-validate-fresh")
