@@ -12,16 +12,19 @@ The lessons and the grader import from here:
 - ``charts``: matplotlib figures of measured data (``charts.show(fig)``).
 - ``Check``, ``CheckFailed``: the visible check cells' diagnostic ladder.
 - ``hint``: hints on demand from the course manifest.
+- ``check_all``, ``progress``, ``reset_exercise``: grade the saved notebook with the hidden tests; put one
+  exercise back to its stub (``course_lib.notebook``).
 """
 
 from . import charts
-from .checks import Check, CheckFailed, by_reference, result_by_reference
+from .checks import Check, CheckFailed, NotDoneYet, by_reference, result_by_reference
 from .clock import FakeClock
 from .config import latency_scale
 from .database import DatabaseError, SlowDatabase
 from .hints import hint
 from .manifest import load_course
 from .measure import HitCounter, LatencyStats, measure, timed
+from .notebook import check_all, install as _install_notebook_hooks, progress, reset_exercise
 from .redis_conn import RedisUnavailable, age_keys, clear_namespace, get_redis, is_embedded, redis_outage
 from .workloads import hot_key_bursts, optimal_hit_ratio, replay_hit_ratio, uniform, zipf
 
@@ -31,6 +34,10 @@ __all__ = [
     "charts",
     "Check",
     "CheckFailed",
+    "NotDoneYet",
+    "check_all",
+    "reset_exercise",
+    "progress",
     "FakeClock",
     "latency_scale",
     "DatabaseError",
@@ -53,3 +60,5 @@ __all__ = [
     "uniform",
     "zipf",
 ]
+
+_install_notebook_hooks()  # only in a learner's own Jupyter kernel: see course_lib.notebook

@@ -19,10 +19,19 @@ grading.
 
 from __future__ import annotations
 
+import linecache
+import os
+import sys
+import textwrap
 from typing import Any, Callable, Mapping
 
-__all__ = ["Check", "CheckFailed", "by_reference", "passed_by_reference", "result_by_reference"]
+__all__ = ["Check", "CheckFailed", "NotDoneYet", "by_reference", "passed_by_reference", "result_by_reference",
+           "learner_line"]
 
+_COURSE_DIR = os.path.dirname(os.path.abspath(__file__))
+_MAX_MESSAGE_LINES = 6
+
+last_exercise_id = ""  # the exercise of the check cell that ran last ("not done yet" names it)
 _BY_REFERENCE: dict[int, Any] = {}  # id -> container (kept alive, so its id stays its own)
 
 
@@ -76,19 +85,86 @@ def _kind(obj: Any) -> str:
 
 
 class CheckFailed(AssertionError):
-    """A visible check failed; the message explains what to fix."""
+    """A visible check failed; the message explains what to fix.
+
+    In a notebook it renders as its message alone (``_render_traceback_``, which IPython calls
+    instead of printing a traceback): the exercise id, what was called and what came back, and
+    the command for a hint. The grader reads the same text from ``str(exc)``.
+
+    >>> print("\\n".join(CheckFailed("[demo] Called f(1). Expected 2, but got 1.", "demo")._render_traceback_(color=False)))
+    ✗ demo: check failed
+      Called f(1). Expected 2, but got 1.
+      Stuck? Run hint("demo") in a new cell. Grade with the hidden tests: check_all()
+    """
+
+    headline = "check failed"
+
+    def __init__(self, message: str, exercise_id: str = "") -> None:
+        super().__init__(message)
+        self.exercise_id = exercise_id
+
+    def _render_traceback_(self, color: bool = True) -> list[str]:
+        prefix = f"[{self.exercise_id}] "
+        text = str(self)
+        text = text[len(prefix):] if self.exercise_id and text.startswith(prefix) else text
+        body = []
+        for paragraph in text.splitlines() or [""]:
+            body += textwrap.wrap(paragraph, 110) or [""]
+        if len(body) > _MAX_MESSAGE_LINES:
+            body = body[: _MAX_MESSAGE_LINES - 1] + [body[_MAX_MESSAGE_LINES - 1][:100] + " …"]
+        red, bold, reset = ("\x1b[31m", "\x1b[1m", "\x1b[0m") if color else ("", "", "")
+        who = self.exercise_id or "check"
+        lines = [f"{red}{bold}✗ {who}: {self.headline}{reset}"] + [f"  {line}" for line in body]
+        if self.exercise_id:
+            lines.append(f'  Stuck? Run hint("{self.exercise_id}") in a new cell. '
+                         f"Grade with the hidden tests: check_all()")
+        return lines
+
+
+class NotDoneYet(CheckFailed):
+    """The exercise is still its stub (it raised NotImplementedError).
+
+    Validate, ``check`` and autograde score it 0 like any failure. In a learner's own kernel,
+    Run All shows "not done yet" and carries on (see ``course_lib.notebook``).
+    """
+
+    headline = "not done yet"
+
+
+def learner_line(exc: BaseException) -> str:
+    """Where in the learner's code ``exc`` was raised: ``'line 5: return cache[x]'``, or ''.
+
+    The deepest frame outside the course library and installed packages is the learner's (a
+    notebook cell). Under the grader's judge the learner's code runs in another process and its
+    frames do not travel: then there is no line to show.
+    """
+    found = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        filename = code.co_filename
+        if not (filename.startswith(_COURSE_DIR) or "site-packages" in filename or filename.startswith(sys.prefix)
+                or filename.startswith("<frozen") or filename.startswith(sys.base_prefix)):
+            text = linecache.getline(filename, tb.tb_lineno).strip()
+            if text:
+                found = f"line {tb.tb_lineno}" + (f" of {code.co_name}()" if code.co_name != "<module>" else "") \
+                    + f": {text}"
+        tb = tb.tb_next
+    return found
 
 
 class Check:
     """The visible checks of one exercise; ``namespace`` is usually ``globals()``."""
 
     def __init__(self, exercise_id: str, namespace: Mapping[str, Any]) -> None:
+        global last_exercise_id
         self.exercise_id = exercise_id
         self.namespace = namespace
+        last_exercise_id = exercise_id
 
     def fail(self, message: str) -> None:
         """Stop the check with ``message`` (prefixed with the exercise id)."""
-        raise CheckFailed(f"[{self.exercise_id}] {message}")
+        raise CheckFailed(f"[{self.exercise_id}] {message}", self.exercise_id)
 
     def defined(self, name: str, *, kind: str | None = None) -> Any:
         """Rung 1: ``name`` exists (``kind`` may be ``"class"`` or ``"function"``)."""
@@ -109,12 +185,16 @@ class Check:
         try:
             return fn(*args, **kwargs)
         except NotImplementedError:
-            self.fail(f"Called {description}: it raised NotImplementedError, so it is still the stub. "
-                      f"Replace `raise NotImplementedError()` with your implementation.")
+            raise NotDoneYet(f"[{self.exercise_id}] Called {description}: it raised NotImplementedError, so it is "
+                             f"still the stub. Replace `raise NotImplementedError()` with your implementation.",
+                             self.exercise_id) from None
         except CheckFailed:
             raise
         except Exception as exc:  # noqa: BLE001 - any crash is the learner's to see
-            self.fail(f"Called {description}: it raised {type(exc).__name__}: {exc}")
+            where = learner_line(exc)
+            self.fail(f"Called {description}: it raised {type(exc).__name__}: {exc}"
+                      + (f", in your code at {where}" if where else "")
+                      + f". Your code raised this, not the check: try {description} yourself in a new cell.")
 
     def mistake(self, happened: bool, message: str) -> None:
         """Rung 3: a known common mistake was detected; explain it."""
@@ -133,6 +213,9 @@ class Check:
             self.fail(message)
 
     def passed(self) -> None:
-        """Print the success line once every rung held."""
-        print(f"[{self.exercise_id}] All visible checks passed. Hidden tests also run when your "
-              f"notebook is graded: run `python -m grader check` to grade it yourself.")
+        """Say so once every rung held (a green box in a notebook, one line elsewhere)."""
+        text = (f"[{self.exercise_id}] All visible checks passed. Hidden tests also run when your "
+                f"notebook is graded: save it and run check_all() to grade it yourself.")
+        from .notebook import show_box
+
+        show_box(text, ok=True, title=f"✓ {self.exercise_id}: all visible checks passed")

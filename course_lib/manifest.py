@@ -55,6 +55,15 @@ class Lesson:
     title: str
     notebook: str
     exercises: tuple[Exercise, ...]
+    minutes: int = 0  # expected time for a learner, from the manifest (0: not stated)
+
+    @property
+    def expected_time(self) -> str:
+        """'about 45 min', 'about 1 h 30 min', or '' when the manifest does not say."""
+        if not self.minutes:
+            return ""
+        hours, minutes = divmod(self.minutes, 60)
+        return "about " + " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
 
     @property
     def number(self) -> int:
@@ -115,6 +124,9 @@ def _parse(path: Path) -> Course:
             raise _fail(path, where, "slug must look like '04-simple-cache'")
         if not raw["notebook"].endswith(".ipynb"):
             raise _fail(path, where, "notebook must be a file name ending in .ipynb")
+        minutes = raw.get("minutes", 0)
+        if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 0:
+            raise _fail(path, where, "minutes (the expected time) must be a whole number of minutes, e.g. 45")
         exercises = []
         for raw_ex in raw.get("exercise", []):
             ex_where = f"{where}, exercise {raw_ex.get('id', '?')!r}"
@@ -131,7 +143,7 @@ def _parse(path: Path) -> Course:
             if not hints or not all(isinstance(h, str) and h.strip() for h in hints):
                 raise _fail(path, ex_where, "needs at least one non-empty hint")
             exercises.append(Exercise(ex_id, raw["slug"], float(points), str(raw_ex.get("summary", "")), tuple(hints)))
-        lessons.append(Lesson(raw["slug"], raw["title"], raw["notebook"], tuple(exercises)))
+        lessons.append(Lesson(raw["slug"], raw["title"], raw["notebook"], tuple(exercises), minutes))
     slugs = [l.slug for l in lessons]
     if slugs != sorted(slugs) or len(set(slugs)) != len(slugs):
         raise ManifestError(f"{path}: lessons must be listed once each, in order of their number: {slugs}")

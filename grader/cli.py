@@ -31,7 +31,7 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    prog = "course-grader" if Path(sys.argv[0]).name == "course-grader" else "python -m grader"
+    prog = Path(sys.argv[0]).name if Path(sys.argv[0]).name in ("course-grader", "course") else "python -m grader"
     parser = argparse.ArgumentParser(
         prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="The caching course's grader, over nbgrader's exchange and gradebook.",

@@ -9,16 +9,17 @@ only the messages the checks raise.
 from __future__ import annotations
 
 import html
+import re
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-from .grade import NotebookResult
+from .grade import GRADING_LATENCY_SCALE, NotebookResult
 from .results import write_text_atomic
 
-__all__ = ["feedback_html", "write_feedback", "STATUS_TEXT", "EXERCISE_TEXT"]
+__all__ = ["feedback_html", "write_feedback", "STATUS_TEXT", "EXERCISE_TEXT", "clean_message", "result_text"]
 
 STATUS_TEXT = {
     "graded": "graded",
@@ -41,26 +42,62 @@ def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _figures_by_exercise(result: NotebookResult) -> dict[str, list[str]]:
-    """Charts grouped by the exercise they follow in the notebook ('' for charts before any exercise)."""
-    owner: dict[str, str] = {}
-    current = ""
-    for cell in result.cells:
-        gid = cell.get("grade_id") or ""
-        if cell.get("kind") in ("answer", "tests") and gid:
-            current = gid[: -len("-tests")] if gid.endswith("-tests") else gid
+_PREFIX = re.compile(r"^(?:CheckFailed|NotDoneYet|AssertionError): (?:\[[a-z0-9-]+\] )?")
+
+
+def clean_message(message: str) -> str:
+    """A check's message without the exception name and exercise id its row already shows."""
+    return _PREFIX.sub("", message.splitlines()[0] if message else "")
+
+
+def result_text(status: str, message: str) -> str:
+    """'passed', 'failed', 'not done yet' (the stub), 'too slow', ..."""
+    if status == "failed" and message.startswith("NotDoneYet:"):
+        return "not done yet"
+    return EXERCISE_TEXT.get(status, status)
+
+
+def _section_titles(lesson: Lesson) -> dict[str, str]:
+    """{code cell grade_id: the heading of the lesson section it is in}, from the released notebook.
+
+    Sections are the notebook's own ``##`` headings ("1. Three requests without a cache",
+    "Exercise 1 (`cache-aside-read`): ..."), so charts are filed under the demonstration or
+    exercise they belong to; cells before the first such heading are the lesson's introduction.
+    """
+    from .course import course_root
+    from .notebooks import read_notebook
+
+    try:
+        nb = read_notebook(lesson.release_path(course_root()))
+    except Exception:  # noqa: BLE001 - no release at hand: fall back to the cells' ids
+        return {}
+    titles, current = {}, "Introduction"
+    for cell in nb.cells:
+        text = "".join(cell.source) if isinstance(cell.source, list) else cell.source
+        if cell.cell_type == "markdown":
+            heads = [line.lstrip("#").strip() for line in text.splitlines() if re.match(r"^##+ ", line)]
+            current = heads[-1].replace("`", "") if heads else current
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid:
-            owner[gid] = current
+            titles[gid] = current
+    return titles
+
+
+def _figures_by_section(lesson: Lesson, result: NotebookResult) -> dict[str, list[str]]:
+    """Charts grouped by the lesson section of the cell that drew them, in notebook order."""
+    titles = _section_titles(lesson)
     grouped: dict[str, list[str]] = {}
     for figure in result.figures:
-        grouped.setdefault(owner.get(figure.get("after", ""), ""), []).append(figure["png"])
+        after = figure.get("after", "")
+        title = titles.get(after) or after.replace("-", " ").capitalize() or "Introduction"
+        grouped.setdefault(title, []).append(figure["png"])
     return grouped
 
 
 def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None = None) -> str:
     hints = {e.id: e.hints for e in lesson.exercises}
     summaries = {e.id: e.summary for e in lesson.exercises}
-    figures = _figures_by_exercise(result)
+    figures = _figures_by_section(lesson, result)
     who = f" for {_esc(student)}" if student else ""
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(lesson.slug)} feedback</title>",
            f"<style>{_CSS}</style></head><body>",
@@ -76,10 +113,10 @@ def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None
     if failing:
         out.append("<h2>Fix first</h2>")
         for ex in failing:
-            out.append(f"<div class='fix'><h3>{_esc(ex.id)} ({_esc(EXERCISE_TEXT.get(ex.status, ex.status))}, "
+            out.append(f"<div class='fix'><h3>{_esc(ex.id)} ({_esc(result_text(ex.status, ex.message))}, "
                        f"0 / {ex.points:g})</h3>")
             if ex.message:
-                out.append(f"<p class='msg'>{_esc(ex.message)}</p>")
+                out.append(f"<p class='msg'>{_esc(clean_message(ex.message) or ex.message)}</p>")
             if hints.get(ex.id):
                 out.append("<details><summary>Hints</summary><ol>"
                            + "".join(f"<li>{_esc(h)}</li>" for h in hints[ex.id]) + "</ol></details>")
@@ -88,15 +125,18 @@ def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None
         out.append("<p class='passed'><b>Every exercise passed.</b></p>")
     out.append("<h2>Exercises</h2><table><tr><th>exercise</th><th>result</th><th>points</th><th>what it is</th></tr>")
     for ex in result.exercises:
-        out.append(f"<tr><td>{_esc(ex.id)}</td><td class='{_esc(ex.status)}'>{_esc(EXERCISE_TEXT.get(ex.status, ex.status))}"
+        out.append(f"<tr><td>{_esc(ex.id)}</td><td class='{_esc(ex.status)}'>{_esc(result_text(ex.status, ex.message))}"
                    f"</td><td>{ex.score:g} / {ex.points:g}</td><td>{_esc(summaries.get(ex.id, ''))}</td></tr>")
     out.append("</table>")
     if result.figures:
-        out.append("<h2>Your charts</h2><p>Measured on your own code while it was graded "
-                   "(latencies are scaled down for grading).</p>")
-        for ex_id, pngs in figures.items():
-            out.append(f"<h3>{_esc(ex_id or 'setup')}</h3>")
-            out += [f"<img alt='chart after {_esc(ex_id)}' src='data:image/png;base64,{png}'>" for png in pngs]
+        out.append("<h2>Your charts</h2><p>Measured on your own code while it was graded, under the headings "
+                   f"of the lesson's sections. Latencies are scaled down for grading (x{GRADING_LATENCY_SCALE:g}: a "
+                   "100 ms query takes 1 ms), so the grading sandbox's own fixed costs, a millisecond or a few "
+                   "(most on a run's first call), weigh more than in your notebook: compare bars of the same "
+                   "chart, and read the ratios in your notebook's charts.</p>")
+        for title, pngs in figures.items():
+            out.append(f"<h3>{_esc(title)}</h3>")
+            out += [f"<img alt='chart: {_esc(title)}' src='data:image/png;base64,{png}'>" for png in pngs]
     out.append(f"<p><small>Grading took {result.seconds:.1f} s. Test code is not shown; "
                f"each message says what was called and what came back.</small></p></body></html>")
     return "\n".join(out)

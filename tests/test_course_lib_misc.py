@@ -5,7 +5,7 @@ from matplotlib.figure import Figure
 
 import course_lib
 from course_lib import charts
-from course_lib.checks import Check, CheckFailed
+from course_lib.checks import Check, CheckFailed, NotDoneYet
 from course_lib.config import latency_scale, scaled
 from course_lib.hints import next_hint, reset_hints
 from course_lib.manifest import ManifestError, load_course
@@ -114,6 +114,10 @@ def test_manifest_errors_name_the_problem(tmp_path, text, message):
         load_course(path)
 
 
+def _stub():
+    raise NotImplementedError()
+
+
 def test_hints_go_one_level_deeper_each_time():
     course = load_course()
     exercise = course.lessons[0].exercises[0]
@@ -121,5 +125,42 @@ def test_hints_go_one_level_deeper_each_time():
     texts = [next_hint(exercise.id) for _ in range(len(exercise.hints) + 1)]
     assert texts[0].startswith(f"Hint 1 of {len(exercise.hints)}") and exercise.hints[0] in texts[0]
     assert texts[-1].startswith("No more hints")
-    with pytest.raises(KeyError, match="no exercise 'nope'"):
+    with pytest.raises(LookupError, match="no exercise 'nope'"):
         next_hint("nope")
+
+
+def test_hint_explains_a_typo_and_a_missing_id(monkeypatch):
+    from course_lib import checks
+    from course_lib.hints import HintError, hint
+
+    exercise = load_course().lessons[0].exercises[0]
+    with pytest.raises(HintError, match=f"Did you mean '{exercise.id}'"):
+        hint(exercise.id.replace("-", "_"))
+    monkeypatch.setattr(checks, "last_exercise_id", "")
+    with pytest.raises(HintError, match=r'hint\(\) needs the id of an exercise, in quotes'):
+        hint()
+    assert HintError("x")._render_traceback_()[0].count("\n") == 0  # one line in a notebook, no traceback
+    monkeypatch.setattr(checks, "last_exercise_id", exercise.id)  # hint() alone: the check that ran last
+    reset_hints()
+    assert next_hint(exercise.id).startswith("Hint 1")
+
+
+def test_a_failed_check_renders_as_its_message_in_a_few_lines():
+    check = Check("demo", {})
+
+    def crashes(x):
+        return {}[x]
+
+    with pytest.raises(CheckFailed) as failed:
+        check.call("crashes(1)", crashes, 1)
+    lines = failed.value._render_traceback_(color=False)
+    assert lines[0] == "✗ demo: check failed" and len(lines) < 10
+    assert "it raised KeyError: 1, in your code at line" in lines[1] and "return {}[x]" in " ".join(lines)
+    assert lines[-1].startswith('  Stuck? Run hint("demo")')
+    with pytest.raises(CheckFailed) as long:
+        check.fail("word " * 400)
+    assert len(long.value._render_traceback_()) < 10  # a long message is cut, never 30 lines
+    with pytest.raises(NotDoneYet) as stub:
+        check.call("stub()", _stub)
+    assert stub.value._render_traceback_(color=False)[0] == "✗ demo: not done yet"
+    assert isinstance(stub.value, CheckFailed)  # graders and Validate still count it as a failure

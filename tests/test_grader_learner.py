@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -50,9 +51,9 @@ def test_check_then_progress(course, tmp_path, capsys):
     assert main(["check", LESSON, "--workspace", str(workspace)]) == 1
     out = capsys.readouterr().out
     assert "3/5 points" in out and "add-one" in out and "add_one(1) should be 2" in out
-    assert "hint: Return the argument plus one." in out
+    assert "hint 1: Return the argument plus one." in out
     assert mine.read_bytes() == before  # my file is only read
-    page = workspace / ".grader" / "feedback" / f"{LESSON}.html"
+    page = mine.with_name("basics-feedback.html")  # beside the notebook: the file browser shows it
     assert str(page) in out and "data:image/png;base64," in page.read_text()
     state = json.loads((workspace / ".grader" / "progress.json").read_text())
     assert state["lessons"][LESSON]["passed"] is False
@@ -65,6 +66,61 @@ def test_check_then_progress(course, tmp_path, capsys):
     assert "1/2 lessons passed (5/6 points)" in out
     assert f"[ok] {LESSON}" in out and "not checked yet" in out
     assert "Next: open 02-fixture-more/more.ipynb" in out
+
+
+@pytest.mark.slow
+def test_check_json_other_notebooks_and_edits(course, tmp_path, capsys, monkeypatch):
+    workspace = tmp_path / "ws"
+    mine = workspace / LESSON / NOTEBOOK
+    _write(course, mine, {})
+    assert main(["check", LESSON, "--workspace", str(workspace)]) == 0
+    capsys.readouterr()
+    state_file = workspace / ".grader" / "progress.json"
+    saved = state_file.read_bytes()
+    # --notebook: graded and reported, but the lesson's saved status is not touched
+    other = tmp_path / "elsewhere" / NOTEBOOK
+    _write(course, other, {"add-one": "def add_one(x):\n    return x"})
+    assert main(["check", LESSON, "--workspace", str(workspace), "--notebook", str(other), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["recorded"] is False and report["score"] == 3 and report["max_score"] == 5
+    failed = {e["id"]: e for e in report["exercises"]}["add-one"]
+    assert failed["status"] == "failed" and "add_one(1) should be 2" in failed["message"]
+    assert failed["hint_level"] == 1 and failed["hint"] == "Return the argument plus one."
+    assert Path(report["feedback_page"]) == other.with_name("basics-feedback.html")
+    assert state_file.read_bytes() == saved
+    # the default lesson is the lesson folder the terminal is in
+    monkeypatch.chdir(workspace / LESSON)
+    monkeypatch.setenv("COURSE_WORKSPACE", str(workspace))
+    assert main(["check", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["recorded"] is True
+    # re-running cells (outputs, counts) is not an edit; changing an answer is
+    nb = nbformat.read(mine, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = 7
+            cell.outputs = [nbformat.v4.new_output("stream", text="ran again\n")]
+    nbformat.write(nb, mine)
+    assert main(["progress"]) == 0
+    assert "edited since" not in capsys.readouterr().out
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "add-one")
+    answer.source += "\n# a second thought"
+    nbformat.write(nb, mine)
+    assert main(["progress"]) == 0
+    assert f"{LESSON}" in (out := capsys.readouterr().out) and "(answers edited since: check again)" in out
+
+
+def test_the_hint_matches_what_failed():
+    from grader.learner import matching_hint
+
+    hints = ("Look in the cache first, then ask the database.",
+             "A cached None is a miss forever with `if cache.get(user_id):`; use `user_id in cache`.",
+             "Do not wrap the query in try/except: a DatabaseError must reach the caller.")
+    assert matching_hint(hints, "NotDoneYet: still the stub (NotImplementedError)") == (1, hints[0])
+    assert matching_hint(hints, "Called get_user_cached(db, cache, 404) twice: 2 queries; a cached None "
+                                "must count as a hit")[0] == 2
+    assert matching_hint(hints, "The DatabaseError was swallowed: it must reach the caller")[0] == 3
+    assert matching_hint(hints, "something else entirely") == (1, hints[0])
+    assert matching_hint((), "anything") == (0, "")
 
 
 def test_check_explains_a_missing_notebook(course, tmp_path, capsys):
@@ -169,3 +225,25 @@ def test_a_dying_worker_loses_no_other_submission(tmp_path):
                              lambda sub, fp, result: stored.setdefault(sub.student, result.status), task=_dies_for_bob)
     assert set(stored) == {"ann", "cy", "dee"} and set(stored.values()) == {"graded"}
     assert [s.student for s, _ in retried] == ["bob"]  # graded alone, only the culprit is lost again
+
+
+def test_feedback_sections_are_the_lessons_headings_and_messages_read_cleanly(monkeypatch):
+    from course_lib import load_course as installed_course
+    from grader.feedback import feedback_html
+    from grader.grade import ExerciseResult, NotebookResult
+
+    monkeypatch.delenv("COURSE_ROOT", raising=False)
+    lesson = installed_course().lessons[0]
+    png = "iVBORw0KGgo="
+    result = NotebookResult("graded", [
+        ExerciseResult(lesson.exercises[0].id, 10, 0, "failed",
+                       f"NotDoneYet: [{lesson.exercises[0].id}] Called f(1): it raised NotImplementedError"),
+        ExerciseResult(lesson.exercises[1].id, 5, 5, "passed")],
+        figures=[{"after": "no-cache-demo", "png": png}, {"after": "sweep-chart", "png": png},
+                 {"after": "a-cell-the-release-does-not-have", "png": png}])
+    page = feedback_html(lesson, result)
+    headings = re.findall(r"<h3>([^<]*)</h3>", page)
+    assert "1. Three requests without a cache" in headings and "3. Speed-up against hit ratio, measured" in headings
+    assert "A cell the release does not have" in headings and "setup" not in headings
+    assert "(not done yet, 0 / 10)" in page and "NotDoneYet:" not in page
+    assert "x0.01: a 100 ms query takes 1 ms" in page

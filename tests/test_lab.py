@@ -1,4 +1,4 @@
-"""`make lab`'s command serves JupyterLab on the learner's workspace with nbgrader's extensions enabled."""
+"""`make lab`'s command serves JupyterLab on the learner's workspace: a learner's lab, terminals that can grade."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -38,9 +39,43 @@ def test_seeding_never_overwrites_a_learners_work(tmp_path):
     assert [p.name for p in report.kept] == ["a.ipynb"] and [p.name for p in report.copied] == ["b.ipynb"]
 
 
-def test_lab_serves_the_workspace_with_nbgrader_enabled(tmp_path):
+def test_newer_release_only_when_the_release_changed(tmp_path):
+    release, workspace = tmp_path / "notebooks", tmp_path / "workspace"
+    (release / "01-a").mkdir(parents=True)
+    (release / "01-a" / "a.ipynb").write_text("release v1")
+    seed_workspace(release, workspace)
+    (workspace / "01-a" / "a.ipynb").write_text("my answers")
+    again = seed_workspace(release, workspace)  # a second `make lab`, nothing released
+    assert again.kept == [] and [p.name for p in again.up_to_date] == ["a.ipynb"]
+    (release / "01-a" / "a.ipynb").write_text("release v2")
+    assert [p.name for p in seed_workspace(release, workspace).kept] == ["a.ipynb"]
+    assert [p.name for p in seed_workspace(release, workspace).kept] == ["a.ipynb"]  # said until taken
+    assert (workspace / "01-a" / "a.ipynb").read_text() == "my answers"
+
+
+def test_terminal_shell_puts_the_course_first_after_the_login_profile(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    # a login profile that rebuilds PATH from scratch, as Debian's /etc/profile and conda lines do
+    (home / ".profile").write_text('PATH="/usr/bin:/bin"\nexport PATH\n')
+    (home / ".bash_profile").write_text('. ~/.profile\n')
+    venv_bin = str(Path(sys.executable).parent)
+    for shell in ("/bin/bash", "/bin/sh", "/bin/dash"):
+        if not Path(shell).exists():
+            continue
+        env = {"HOME": str(home), "SHELL": shell, "PATH": "/usr/bin:/bin", "COURSE_SHELL_DIR": str(tmp_path / "rc")}
+        out = subprocess.run([sys.executable, "-m", "grader.shell", "--print-path"], env=env, capture_output=True,
+                             text=True, timeout=60, cwd=tmp_path)
+        assert out.stdout.strip().split(":")[0] == venv_bin, (shell, out.stdout, out.stderr)
+
+
+def test_lab_serves_the_workspace_as_a_learners_lab(tmp_path):
     port, token = free_port(), "course-test-token"
     workspace = tmp_path / "workspace"
+    (tmp_path / "jupyter-config").mkdir()
+    # an exchange that does not exist: the Assignments panel must be absent, not show errors
+    (tmp_path / "jupyter-config" / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.Exchange.root = {str(tmp_path / 'no-exchange')!r}\n")
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "HOME": str(tmp_path)}
     proc = subprocess.Popen(
@@ -58,13 +93,20 @@ def test_lab_serves_the_workspace_with_nbgrader_enabled(tmp_path):
         config = json.loads(re.search(r'id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S).group(1))
         names = {ext["name"] for ext in config["federated_extensions"]}
         assert "@jupyter/nbgrader" in names
-        disabled = config.get("disabledExtensions", [])
-        assert not any(str(d).startswith("@jupyter/nbgrader") for d in disabled)
+        disabled = set(config.get("disabledExtensions", []))
+        # a learner's lab: no instructor tools, and no Assignments panel without an exchange; Validate stays
+        assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                "@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:course-list"} <= disabled
+        assert "@jupyter/nbgrader:validate-assignment" not in disabled
+        assert not (tmp_path / "jupyter-config" / "labconfig").exists()  # the user's own config is untouched
         status, contents = _get(f"http://127.0.0.1:{port}/api/contents?token={token}")
         listed = {item["name"] for item in json.loads(contents)["content"]}
         released = {p.name for p in (COURSE_ROOT / "notebooks").iterdir() if p.is_dir() and not p.name.startswith(".")}
         assert released <= listed, "the workspace should hold a copy of every released lesson"
-        status, body = _get(f"http://127.0.0.1:{port}/formgrader?token={token}")
-        assert status == 200 and "formgrader" in body.lower()
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            _get(f"http://127.0.0.1:{port}/formgrader?token={token}")
+        assert missing.value.code == 404
+        status, terminals = _get(f"http://127.0.0.1:{port}/api/terminals?token={token}")
+        assert status == 200
     finally:
         stop_server(proc)

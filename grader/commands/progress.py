@@ -7,17 +7,17 @@ from pathlib import Path
 
 from ..course import course_root, load
 from ..learner import format_progress
-from ..workspace import DEFAULT_WORKSPACE
+from ..workspace import DEFAULT_WORKSPACE, WORKSPACE_ENV, workspace_from
 
 NAME = "progress"
 HELP = "show your progress through the course (lessons passed, points), from the results of `check`"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workspace", type=Path, help=f"your working folder (default: {DEFAULT_WORKSPACE}/ in the course)")
+    parser.add_argument("--workspace", type=Path, help=f"your working folder (default: ${WORKSPACE_ENV}, else {DEFAULT_WORKSPACE}/ in the course)")
 
 
 def run(args: argparse.Namespace) -> int:
-    workspace = (args.workspace or course_root() / DEFAULT_WORKSPACE).resolve()
+    workspace = workspace_from(args.workspace, course_root())
     print(format_progress(load(), workspace))
     return 0

@@ -63,6 +63,10 @@ def start_lab(tmp: Path, *, course_root: Path = COURSE_ROOT, extra_env: dict[str
     (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         json.dumps({"windowingMode": "none"}))
+    # The terminal draws on a canvas; its screen-reader mode also keeps the text in the page, to wait on.
+    (settings / "@jupyterlab" / "terminal-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "terminal-extension" / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"screenReaderMode": True}))
     env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(config_dir),
            "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "COURSE_LATENCY_SCALE": "0.01", **(extra_env or {})}
