@@ -315,3 +315,27 @@ def test_parallel_workers_on_a_real_redis_each_get_their_own_database():
     assert all(len(u) == 1 for u in by_process.values()), by_process  # a worker keeps its database
     assert len(set(urls)) == len(urls), by_process  # workers never share one
     assert set(urls) <= {f"redis://127.0.0.1:6379/{n}" for n in (5, 6, 7)}
+
+
+def test_import_refuses_only_the_entry_with_an_unusable_student_id(tmp_path):
+    import zipfile
+
+    root = make_course(tmp_path)
+    release = nbformat.read(root / "notebooks" / LESSON / NOTEBOOK, as_version=4)
+    long_id = "x" * 300
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for who in ("alice", long_id, "bob"):
+            zf.writestr(f"{who}/{NOTEBOOK}", nbformat.writes(answered(root, release, {})))
+    out = grader(root, "import", LESSON, str(archive)).stdout
+    assert "imported 2 submission(s)" in out and "skipped 1" in out, out
+    assert "longer than 255 bytes" in out and "Traceback" not in out
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == ["alice", "bob"]
+
+    single = tmp_path / "one.ipynb"
+    nbformat.write(release, single)
+    proc = subprocess.run([sys.executable, "-m", "grader", "--course", str(root), "import", LESSON, str(single),
+                           "--student", "y" * 300], cwd=root, env=_env(), capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "300 characters long (at most 128)" in proc.stdout and "imported 0 submission(s)" in proc.stdout
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == ["alice", "bob"]
