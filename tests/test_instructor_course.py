@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.test_grader_pipeline import (COURSE_ID, LESSON, NOTEBOOK, _env, answe
 
 pytestmark = pytest.mark.slow
 
+FIXTURE_MANIFEST = Path(__file__).parent / "fixtures" / "course" / "course_lib" / "course.toml"
 DUE = "2026-01-01 12:00:00 UTC"
 ON_TIME, LATE = "2026-01-01 11:00:00.000000 UTC", "2026-01-01 12:04:53.000000 UTC"  # 293 s late
 HALF_ADD_ONE = "def add_one(x):\n    return x + 1 if x > 0 else x"  # passes the visible test, not the hidden one
@@ -172,3 +174,30 @@ def test_commands_act_on_released_lessons_only(tmp_path):
     assert "02-fixture-more:status" in header and f"{LESSON}:status" not in header
     proc = run(root, "deadline", "2", "next tuesday-ish")
     assert proc.returncode == 2 and "is not a date nbgrader understands" in proc.stderr
+
+
+def test_dev_check_enforces_charts_hints_and_grades_solution_and_stub(tmp_path):
+    root = make_course(tmp_path)
+    out = grader(root, "dev-check", "1", "--skip-regenerate").stdout
+    assert "ok   01-fixture-basics" in out
+    manifest = root / "course_lib" / "course.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'hints = ["Return the argument plus one.", "`return x + 1`"]', "hints = []"))
+    source = root / "solutions" / LESSON / NOTEBOOK
+    nb = nbformat.read(source, as_version=4)
+    nb.cells = [c for c in nb.cells if grade_id(c) != "memo-chart"]
+    nbformat.write(nb, source)
+    proc = run(root, "dev-check", "1", "--skip-regenerate")  # the manifest itself refuses an exercise without hints
+    assert proc.returncode == 1 and "exercise 'add-one': needs at least one non-empty hint" in proc.stderr
+    shutil.copy2(FIXTURE_MANIFEST, manifest)
+    proc = run(root, "dev-check", "1", "--skip-regenerate")
+    assert proc.returncode == 1 and "no chart" in proc.stdout, proc.stdout
+    shutil.rmtree(root)
+    root = make_course(tmp_path)
+    set_hidden_test(root, "add-one", "assert add_one(1) == 2\n### BEGIN HIDDEN TESTS\n"
+                    "assert add_one(-5) == -3, 'typo'\n### END HIDDEN TESTS")
+    proc = run(root, "dev-check", "1", "--skip-regenerate")
+    assert proc.returncode == 1 and "reference solution" in proc.stdout and "add-one-tests" in proc.stdout, proc.stdout
+    set_hidden_test(root, "add-one", "pass  # no test")
+    proc = run(root, "dev-check", "1", "--skip-regenerate")
+    assert proc.returncode == 1 and "the unanswered stub already scores 2 (add-one)" in proc.stdout, proc.stdout
