@@ -87,6 +87,8 @@ def _learner_table(book: ClassGrades) -> str:
             text = esc(g.status)
             if g.status != "not_submitted":
                 text += f"<br>{'' if g.score is None else f'{g.score:g}'}/{lesson.points:g}"
+            if g.submitted_at:
+                text += f"<br><small>submitted {g.submitted_at:%Y-%m-%d %H:%M} UTC</small>"
             if g.seconds_late > 0:
                 text += f"<br>late {esc(format_late(g.seconds_late))}, penalty {g.penalty:g}"
             if g.timed_out:

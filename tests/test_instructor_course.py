@@ -118,7 +118,8 @@ def test_a_class_with_deadline_late_learner_manual_grade_non_submitter_and_regra
     grader(root, "report", "--no-reference")
     report = (root / "reports" / "index.html").read_text()
     assert "<h2>Learners</h2>" in report and "Carol Cedar" in report and "not_submitted" in report
-    assert "late 4m 53s, penalty 5" in report and "stale" not in report
+    assert "late 4m 53s, penalty 5" in report and "submitted 2026-01-01 12:04 UTC" in report
+    assert "stale" not in report
 
     # a manual change after the release: alice's released feedback is stale until released again
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", COURSE_ID) as gb:
