@@ -202,3 +202,36 @@ def test_dev_check_enforces_charts_hints_and_grades_solution_and_stub(tmp_path):
     set_hidden_test(root, "add-one", "pass  # no test")
     proc = run(root, "dev-check", "1", "--skip-regenerate")
     assert proc.returncode == 1 and "the unanswered stub already scores 2 (add-one)" in proc.stdout, proc.stdout
+
+
+def test_formgrader_buttons_refuse_with_the_command_when_disabled(tmp_path):
+    """COURSE_FORMGRADER_BUTTONS=off: the formgrader's Autograde and feedback URLs answer with the grader
+    command to run, and nothing is graded (the Chromium test covers the buttons running our grader)."""
+    import urllib.request
+
+    from tests.support import free_port, stop_server, wait_for_http
+
+    root = make_course(tmp_path)
+    grader(root, "release", LESSON, "--no-exchange")
+    port, token = free_port(), "guard-token"
+    home = tmp_path / "home"
+    env = {**_env(), "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "COURSE_FORMGRADER_BUTTONS": "off"}
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+                             f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base}/api/status?token={token}", proc, what="the instructor's JupyterLab")
+        for path, command in ((f"submission/{LESSON}/bob/autograde", f"autograde {LESSON} --student bob --force"),
+                              (f"assignment/{LESSON}/bob/generate_feedback", f"feedback {LESSON} --student bob"),
+                              (f"assignment/{LESSON}/release_feedback", f"feedback {LESSON} --release")):
+            request = urllib.request.Request(f"{base}/formgrader/api/{path}", data=b"", method="POST",
+                                             headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answer = json.loads(response.read())
+            assert answer["success"] is False and "This button is disabled" in answer["log"], answer
+            assert f"python -m grader --course {root} {command}" in answer["log"], answer
+        assert not (root / "grader-results").exists() and not (root / "feedback").exists()
+    finally:
+        stop_server(proc)
