@@ -318,7 +318,17 @@ def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, 
             summary.scores[submission.student] = result.score
         bar = ProgressBar(len(submissions), f"autograde {lesson.slug}", done=len(stored)) if progress else None
 
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+        def save_changes() -> None:
+            summary.changes_file = root / ".grader" / "regrades" / f"{lesson.slug}-{stamp}.json"
+            write_json_atomic(summary.changes_file, {"lesson": lesson.slug, "at": stamp, "changes": {
+                s: {"before": b, "after": a} for s, (b, a) in sorted(summary.changes.items())}})
+
         def store(submission: Submission, fp: str, result: NotebookResult) -> None:
+            if submission.student in before and before[submission.student] != result.score:
+                summary.changes[submission.student] = (before[submission.student], result.score)
+                save_changes()  # before the result replaces the old one: a killed regrade keeps its changes
             write_json_atomic(result_path(root, lesson.slug, submission.student), {
                 "student": submission.student, "lesson": lesson.slug, "fingerprint": fp,
                 "timestamp": submission.timestamp, "graded_at": datetime.now(timezone.utc).isoformat(),
@@ -326,8 +336,6 @@ def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, 
             if on_stored:
                 on_stored(submission.student)
             _apply(root, lesson, gb, submission, result, late)
-            if submission.student in before and before[submission.student] != result.score:
-                summary.changes[submission.student] = (before[submission.student], result.score)
             summary.graded_now[submission.student] = result.status
             summary.statuses[result.status] += 1
             summary.scores[submission.student] = result.score
@@ -345,11 +353,6 @@ def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, 
         finally:
             if bar:
                 bar.close()
-    if summary.changes:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-        summary.changes_file = root / ".grader" / "regrades" / f"{lesson.slug}-{stamp}.json"
-        write_json_atomic(summary.changes_file, {"lesson": lesson.slug, "at": stamp, "changes": {
-            s: {"before": b, "after": a} for s, (b, a) in sorted(summary.changes.items())}})
     summary.stale_feedback = stale_feedback(root, class_grades(root, [lesson]), lesson.slug)
     summary.seconds = round(time.monotonic() - start, 2)
     return summary
