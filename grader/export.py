@@ -4,7 +4,8 @@ Everything comes from ``grader.grades.class_grades``, i.e. nbgrader's gradebook:
 the formgrader win over the autograder's, late penalties are the ones ``autograde`` set with
 nbgrader's LateSubmissionPlugin. An exercise that could not be graded (the notebook timed out,
 crashed or was unreadable before it ran) is an empty cell, never a 0; so is the lesson's total and
-the learner's ``total``, and the ``status`` column says which lesson blocks it. A registered learner
+the learner's ``total``, and the ``status`` column says which lesson blocks it. ``<lesson>:feedback`` is
+``released``, ``stale`` (the grades changed since it was released: rerun ``feedback --release``) or empty. A registered learner
 without a submission has the lesson status ``not_submitted`` (a real 0).
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from course_lib.manifest import Lesson
 
 from .grades import class_grades
+from .released import feedback_digests
 from .results import write_text_atomic
 
 __all__ = ["export_rows", "export_columns", "export_csv"]
@@ -31,12 +33,13 @@ def export_columns(lessons: list[Lesson]) -> list[str]:
     for lesson in lessons:
         s = lesson.slug
         columns += [f"{s}:status"] + [e.id for e in lesson.exercises]
-        columns += [f"{s}:submitted_at", f"{s}:late_by_seconds", f"{s}:penalty", f"{s}:total"]
+        columns += [f"{s}:submitted_at", f"{s}:late_by_seconds", f"{s}:penalty", f"{s}:total", f"{s}:feedback"]
     return columns + ["total", "max_total", "status"]
 
 
 def export_rows(root: Path, lessons: list[Lesson]) -> list[dict[str, object]]:
     book = class_grades(root, lessons)
+    released = feedback_digests(root)
     rows = []
     for student, learner in book.learners.items():
         row: dict[str, object] = {"student": student, "first_name": learner.first_name, "last_name": learner.last_name}
@@ -50,6 +53,8 @@ def export_rows(root: Path, lessons: list[Lesson]) -> list[dict[str, object]]:
             row[f"{s}:late_by_seconds"] = f"{g.seconds_late:g}" if g.seconds_late else ("0" if g.submitted_at else "")
             row[f"{s}:penalty"] = f"{g.penalty:g}" if g.submitted_at else ""
             row[f"{s}:total"] = _num(g.score)
+            digest = released.get(s, {}).get(student)
+            row[f"{s}:feedback"] = "" if digest is None else ("released" if digest == g.digest() else "stale")
         total, blocking = book.total(student)
         row["total"] = _num(total)
         row["max_total"] = f"{book.max_total:g}"

@@ -157,6 +157,8 @@ def test_a_class_with_deadline_late_learner_manual_grade_non_submitter_and_regra
     grader(root, "export", "--output", str(tmp_path / "grades2.csv"))
     rows = read_csv(tmp_path / "grades2.csv")
     assert rows["dave"]["total"] == "5" and rows["alice"]["total"] == "4" and rows["bob"]["total"] == "0"
+    assert rows["dave"][f"{LESSON}:feedback"] == "stale" and rows["alice"][f"{LESSON}:feedback"] == "released"
+    assert rows["carol"][f"{LESSON}:feedback"] == ""
     theirs = nbgrader_export(root, tmp_path)
     assert all(float(theirs[n]["score"]) == float(rows[n]["total"]) for n in rows)
 
