@@ -45,7 +45,8 @@ from .results import REFERENCE, fingerprint, load_record, result_path, write_jso
 from .sandbox import Limits
 
 __all__ = ["Submission", "AutogradeSummary", "find_submissions", "autograde_lesson", "grade_reference",
-           "record_in_gradebook", "STUDENT_ID"]
+           "record_in_gradebook", "STUDENT_ID", "ReferenceFails", "check_reference_solution", "late_penalties",
+           "apply_late_penalty"]
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")  # nbgrader forbids '+' and '*'; we keep it simple
 
@@ -68,6 +69,13 @@ class AutogradeSummary:
     scores: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     workers: int = 1
+    changes: dict[str, tuple[float, float]] = field(default_factory=dict)  # regraded: student -> (before, after)
+    changes_file: Path | None = None
+    stale_feedback: list[str] = field(default_factory=list)  # released feedback that no longer matches
+
+
+class ReferenceFails(RuntimeError):
+    """The lesson's own solution loses points with its tests: regrading would punish the class for a test bug."""
 
 
 def _timestamp(folder: Path) -> str | None:
@@ -102,8 +110,42 @@ def _safe_grade(source: Path, submission: Submission, limits: Limits, redis_url:
         return NotebookResult("crashed", _all_exercises(read_notebook(source), "not_run", detail), detail=detail)
 
 
+def late_penalties(root: Path) -> Any:
+    """nbgrader's ``AssignLatePenalties`` configured from the course's ``nbgrader_config.py``.
+
+    Its ``plugin_class`` (default ``LateSubmissionPlugin``, whose ``penalty_method`` is 'none' or
+    'zero'; any subclass of nbgrader's ``BasePlugin`` you name there) computes the penalty exactly as
+    ``nbgrader autograde`` would.
+    """
+    from nbgrader.preprocessors import AssignLatePenalties
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Config()
+    if (root / "nbgrader_config.py").is_file():
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    assigner = AssignLatePenalties(config=config)
+    assigner.init_plugin()
+    return assigner
+
+
+def apply_late_penalty(gb: Any, lesson: Lesson, student: str, assigner: Any) -> float:
+    """Set the notebook's late penalty in the gradebook from its due date and submission time; return it."""
+    nb_id = Path(lesson.notebook).stem
+    submission = gb.find_submission(lesson.slug, student)
+    notebook = gb.find_submission_notebook(nb_id, lesson.slug, student)
+    notebook.late_submission_penalty = None
+    seconds = submission.total_seconds_late
+    if seconds > 0:
+        penalty = assigner.plugin_inst.late_submission_penalty(student, notebook.score, seconds)
+        if penalty is not None:
+            notebook.late_submission_penalty = assigner._check_late_penalty(notebook, penalty)
+    gb.db.commit()
+    return float(notebook.late_submission_penalty or 0.0)
+
+
 def record_in_gradebook(gb: Any, lesson: Lesson, student: str, result: NotebookResult,
-                        timestamp: str | None) -> None:
+                        timestamp: str | None, late: Any = None) -> None:
     """Set the submission's scores in nbgrader's gradebook (idempotent).
 
     A submission that could not be graded (timed out, crashed, unreadable)
@@ -142,16 +184,19 @@ def record_in_gradebook(gb: Any, lesson: Lesson, student: str, result: NotebookR
     notebook = gb.find_submission_notebook(nb_id, lesson.slug, student)
     notebook.flagged = result.status != "graded"
     gb.db.commit()
+    if late is not None:
+        apply_late_penalty(gb, lesson, student, late)
 
 
-def _apply(root: Path, lesson: Lesson, gb: Any, submission: Submission, result: NotebookResult) -> None:
+def _apply(root: Path, lesson: Lesson, gb: Any, submission: Submission, result: NotebookResult,
+           late: Any = None) -> None:
     """Write the autograded notebook, then the gradebook (both idempotent)."""
     out = root / "autograded" / submission.student / lesson.slug
     write_notebook_atomic(autograded_notebook(lesson.source_path(root), submission.notebook, result),
                           out / lesson.notebook)
     if submission.timestamp:
         (out / "timestamp.txt").write_text(submission.timestamp, encoding="utf-8")
-    record_in_gradebook(gb, lesson, submission.student, result, submission.timestamp)
+    record_in_gradebook(gb, lesson, submission.student, result, submission.timestamp, late)
 
 
 def _watch_parent(parent: int) -> None:
@@ -228,9 +273,18 @@ def _run_pool(items: list[tuple[Submission, str]], workers: int, source: Path, l
 
 def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, limits: Limits = Limits(),
                      force: bool = False, students: list[str] | None = None, redis_url: str | None = None,
-                     progress: bool = True, on_stored: Callable[[str], None] | None = None) -> AutogradeSummary:
-    """Grade every submission of a lesson that is not graded yet; return what happened."""
+                     progress: bool = True, on_stored: Callable[[str], None] | None = None,
+                     check_reference: bool = True) -> AutogradeSummary:
+    """Grade every submission of a lesson that is not graded yet; return what happened.
+
+    Before grading anything, the reference solution is graded with the same tests (stored, so only
+    once per change of the lesson): if it loses points, ``ReferenceFails`` says which test and nothing
+    is graded. Regraded submissions whose score changed are listed in the summary and saved in
+    ``.grader/regrades/``; learners whose released feedback no longer matches are listed too.
+    """
     from nbgrader.api import Gradebook
+
+    from .grades import class_grades, stale_feedback
 
     start = time.monotonic()
     workers = max(1, workers or os.cpu_count() or 1)
@@ -247,23 +301,41 @@ def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, 
             stored.append((submission, record["result"]))
         else:
             pending.append((submission, fp))
+    before = {}
+    for submission, _ in pending:
+        old = load_record(result_path(root, lesson.slug, submission.student))
+        if old:
+            before[submission.student] = old["result"].score
+    if pending and check_reference:
+        check_reference_solution(root, lesson, limits=limits, redis_url=redis_url)
+    late = late_penalties(root)
     ensure_assignment(root, lesson)
     with Gradebook(db_url(root), course_id(root)) as gb:
         for submission, result in stored:  # repairs a run killed between storing a result and the gradebook
-            _apply(root, lesson, gb, submission, result)
+            _apply(root, lesson, gb, submission, result, late)
             summary.skipped.append(submission.student)
             summary.statuses[result.status] += 1
             summary.scores[submission.student] = result.score
         bar = ProgressBar(len(submissions), f"autograde {lesson.slug}", done=len(stored)) if progress else None
 
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+        def save_changes() -> None:
+            summary.changes_file = root / ".grader" / "regrades" / f"{lesson.slug}-{stamp}.json"
+            write_json_atomic(summary.changes_file, {"lesson": lesson.slug, "at": stamp, "changes": {
+                s: {"before": b, "after": a} for s, (b, a) in sorted(summary.changes.items())}})
+
         def store(submission: Submission, fp: str, result: NotebookResult) -> None:
+            if submission.student in before and before[submission.student] != result.score:
+                summary.changes[submission.student] = (before[submission.student], result.score)
+                save_changes()  # before the result replaces the old one: a killed regrade keeps its changes
             write_json_atomic(result_path(root, lesson.slug, submission.student), {
                 "student": submission.student, "lesson": lesson.slug, "fingerprint": fp,
                 "timestamp": submission.timestamp, "graded_at": datetime.now(timezone.utc).isoformat(),
                 "result": result.to_dict()})
             if on_stored:
                 on_stored(submission.student)
-            _apply(root, lesson, gb, submission, result)
+            _apply(root, lesson, gb, submission, result, late)
             summary.graded_now[submission.student] = result.status
             summary.statuses[result.status] += 1
             summary.scores[submission.student] = result.score
@@ -281,8 +353,28 @@ def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, 
         finally:
             if bar:
                 bar.close()
+    summary.stale_feedback = stale_feedback(root, class_grades(root, [lesson]), lesson.slug)
     summary.seconds = round(time.monotonic() - start, 2)
     return summary
+
+
+def check_reference_solution(root: Path, lesson: Lesson, *, limits: Limits = Limits(),
+                             redis_url: str | None = None) -> NotebookResult:
+    """Grade the solution; raise ReferenceFails naming each test it fails."""
+    if not lesson.release_path(root).is_file():
+        raise FileNotFoundError(f"{lesson.release_path(root)} is missing: run `python -m grader release "
+                                f"{lesson.slug}` (or `generate`) so the solution can be checked before grading")
+    reference = grade_reference(root, lesson, limits=limits, redis_url=redis_url)
+    if reference.status == "graded" and reference.score >= reference.max_score:
+        return reference
+    lost = [e for e in reference.exercises if e.score < e.points]
+    lines = [f"  {e.id}-tests ({e.status}, {e.score:g}/{e.points:g}): {e.message or reference.detail}" for e in lost]
+    raise ReferenceFails(
+        f"{lesson.slug}: the reference solution (solutions/{lesson.slug}/{lesson.notebook}) scores "
+        f"{reference.score:g}/{reference.max_score:g} [{reference.status}] with the current tests, so nobody was "
+        f"graded:\n" + "\n".join(lines or [f"  {reference.detail}"]) +
+        f"\nfix the test (then `python -m grader dev-check {lesson.slug}`), or pass --skip-reference-check "
+        f"if the solution is meant to lose points")
 
 
 def grade_reference(root: Path, lesson: Lesson, *, limits: Limits = Limits(), redis_url: str | None = None) -> NotebookResult:

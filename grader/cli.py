@@ -21,7 +21,8 @@ __all__ = ["main", "COMMANDS"]
 
 COMMANDS = (
     "lab", "check", "progress",  # learners
-    "release", "collect", "import_submissions", "autograde", "feedback", "report", "export", "demo",  # instructors
+    "release", "students", "deadline", "collect", "import_submissions", "autograde", "feedback", "report", "export",
+    "demo",  # instructors
     "generate", "grade", "dev_check",  # course authors
 )
 

@@ -4,7 +4,8 @@ Finds what would confuse a learner or break grading: a lesson in the manifest
 without its notebooks, exercises whose ids or points disagree between the
 manifest and the notebook, cells without nbgrader ids, committed outputs,
 solutions leaking into the release, or a release that is not what
-``solutions/`` generates.
+``solutions/`` generates; and the course standard: every lesson shows at least
+one chart (hints per exercise are enforced by the manifest loader itself).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from course_lib.manifest import Lesson
 from .generate import generate_release
 from .notebooks import NotebookUnreadable, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 
-__all__ = ["lesson_problems", "release_matches_source"]
+__all__ = ["lesson_problems", "release_matches_source", "grading_problems"]
 
 _LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+# a code cell draws a chart when it calls course_lib.charts or builds a matplotlib figure
+_CHART_MARKERS = ("charts.", "from course_lib.charts", "Figure(", "plt.", "pyplot")
 
 
 def _notebook_problems(path: Path) -> list[str]:
@@ -66,6 +69,30 @@ def lesson_problems(root: Path, lesson: Lesson) -> list[str]:
             problems.append(f"{source}: test cell {gid!r} does not belong to an exercise of the manifest")
     text = release.read_text(encoding="utf-8")
     problems += [f"{release}: the learner release contains '{m}'" for m in _LEAK_MARKERS if m in text]
+    def text_of(cell) -> str:
+        return "".join(cell.source) if isinstance(cell.source, list) else cell.source
+
+    if not any(c.cell_type == "code" and any(m in text_of(c) for m in _CHART_MARKERS) for c in src.cells):
+        problems.append(f"{source}: no chart (the course standard: each lesson plots what it measures, e.g. "
+                        f"with course_lib.charts.latency_percentiles or a matplotlib Figure)")
+    return problems
+
+
+def grading_problems(root: Path, lesson: Lesson) -> list[str]:
+    """Grade the solution (must score full marks) and the untouched release (must score 0)."""
+    from .autograde import ReferenceFails, check_reference_solution
+    from .grade import grade_notebook
+
+    problems = []
+    try:
+        check_reference_solution(root, lesson)
+    except ReferenceFails as exc:
+        problems.append(str(exc).split("\nfix the test")[0])
+    stub = grade_notebook(lesson.source_path(root), lesson.release_path(root))
+    passing = [e.id for e in stub.exercises if e.score > 0]
+    if passing:
+        problems.append(f"{lesson.release_path(root)}: the unanswered stub already scores {stub.score:g} "
+                        f"({', '.join(passing)}): those tests do not test the answer")
     return problems
 
 

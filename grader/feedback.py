@@ -94,17 +94,38 @@ def _figures_by_section(lesson: Lesson, result: NotebookResult) -> dict[str, lis
     return grouped
 
 
-def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None = None) -> str:
+def _gradebook_view(result: NotebookResult, grade) -> tuple[str, dict[str, float], str]:
+    """(score text, {exercise: score shown}, late/penalty line) from the gradebook's grade, else the result."""
+    if grade is None:
+        return f"{result.score:g}", {e.id: e.score for e in result.exercises}, ""
+    from .grades import format_late
+
+    shown = {e.id: (grade.scores.get(e.id) if grade.scores.get(e.id) is not None else e.score) for e in result.exercises}
+    score = grade.score
+    text = f"{score:g}" if score is not None else f"{sum(shown.values()):g} (not every exercise could be graded)"
+    late = ""
+    if grade.seconds_late > 0:
+        late = (f"<p class='failed'><b>Submitted {format_late(grade.seconds_late)} after the due date</b>"
+                f" ({grade.duedate:%Y-%m-%d %H:%M UTC}); late penalty: {grade.penalty:g} point(s).</p>")
+    return text, shown, late
+
+
+def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None = None, grade=None) -> str:
+    """The page; ``grade`` (a ``grader.grades.LessonGrade``) supplies the gradebook's scores, comments and penalty."""
     hints = {e.id: e.hints for e in lesson.exercises}
     summaries = {e.id: e.summary for e in lesson.exercises}
     figures = _figures_by_section(lesson, result)
+    score_text, shown, late = _gradebook_view(result, grade)
+    comments = grade.comments if grade is not None else {}
     who = f" for {_esc(student)}" if student else ""
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(lesson.slug)} feedback</title>",
            f"<style>{_CSS}</style></head><body>",
            f"<h1>{_esc(lesson.title)}: feedback{who}</h1>",
-           f"<p><b>Score: {result.score:g} / {result.max_score:g}</b> &middot; status: "
+           f"<p><b>Score: {score_text} / {result.max_score:g}</b> &middot; status: "
            f"{_esc(STATUS_TEXT.get(result.status, result.status))} &middot; graded "
            f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</p>"]
+    if late:
+        out.append(late)
     if result.status not in ("graded",) or result.notes:
         lines = [f"<p>{_esc(result.detail)}</p>" if result.detail else ""]
         lines += [f"<li>{_esc(n)}</li>" for n in result.notes]
@@ -114,7 +135,7 @@ def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None
         out.append("<h2>Fix first</h2>")
         for ex in failing:
             out.append(f"<div class='fix'><h3>{_esc(ex.id)} ({_esc(result_text(ex.status, ex.message))}, "
-                       f"0 / {ex.points:g})</h3>")
+                       f"{shown.get(ex.id, ex.score):g} / {ex.points:g})</h3>")
             if ex.message:
                 out.append(f"<p class='msg'>{_esc(clean_message(ex.message) or ex.message)}</p>")
             if hints.get(ex.id):
@@ -125,8 +146,9 @@ def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None
         out.append("<p class='passed'><b>Every exercise passed.</b></p>")
     out.append("<h2>Exercises</h2><table><tr><th>exercise</th><th>result</th><th>points</th><th>what it is</th></tr>")
     for ex in result.exercises:
+        note = f"<br><b>Grader's comment:</b> {_esc(comments[ex.id])}" if ex.id in comments else ""
         out.append(f"<tr><td>{_esc(ex.id)}</td><td class='{_esc(ex.status)}'>{_esc(result_text(ex.status, ex.message))}"
-                   f"</td><td>{ex.score:g} / {ex.points:g}</td><td>{_esc(summaries.get(ex.id, ''))}</td></tr>")
+                   f"</td><td>{shown.get(ex.id, ex.score):g} / {ex.points:g}</td><td>{_esc(summaries.get(ex.id, ''))}{note}</td></tr>")
     out.append("</table>")
     if result.figures:
         out.append("<h2>Your charts</h2><p>Measured on your own code while it was graded, under the headings "
@@ -142,7 +164,7 @@ def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None
     return "\n".join(out)
 
 
-def write_feedback(root: Path, lesson: Lesson, student: str, result: NotebookResult) -> Path:
+def write_feedback(root: Path, lesson: Lesson, student: str, result: NotebookResult, grade=None) -> Path:
     """Write ``feedback/<student>/<lesson>/<notebook>.html`` where nbgrader's release_feedback finds it.
 
     nbgrader also needs the submission's ``timestamp.txt`` and ``submission_secret.txt`` next to it
@@ -151,7 +173,8 @@ def write_feedback(root: Path, lesson: Lesson, student: str, result: NotebookRes
     """
     folder = root / "feedback" / student / lesson.slug
     page = folder / (Path(lesson.notebook).stem + ".html")
-    write_text_atomic(page, feedback_html(lesson, result, student=student))
+    write_text_atomic(page, feedback_html(lesson, result, student=student, grade=grade))
+    page.chmod(0o644)  # nbgrader's release_feedback copies the mode: the learner's own account must read it
     submitted = root / "submitted" / student / lesson.slug
     for name in ("timestamp.txt", "submission_secret.txt"):
         if (submitted / name).is_file():

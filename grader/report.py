@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from course_lib.manifest import Lesson
 
+from .grades import ClassGrades, class_grades, format_late, stale_feedback
 from .results import REFERENCE, load_lesson_records, load_record, result_path, write_text_atomic
 
 __all__ = ["write_report"]
@@ -74,12 +75,50 @@ def _lesson_charts(lesson: Lesson, records: dict, reference, out_dir: Path) -> t
                    "mean_pct": sum(pct) / len(pct) if pct else 0.0, "rates": dict(zip(ids, rates))}
 
 
+def _learner_table(book: ClassGrades) -> str:
+    """One row per learner: name, per lesson its status, score (gradebook), lateness and time-outs; total."""
+    esc = html.escape
+    head = "".join(f"<th>{esc(l.slug)}</th>" for l in book.lessons)
+    rows = []
+    for student, learner in book.learners.items():
+        cells = []
+        for lesson in book.lessons:
+            g = book.grades[(student, lesson.slug)]
+            text = esc(g.status)
+            if g.status != "not_submitted":
+                text += f"<br>{'' if g.score is None else f'{g.score:g}'}/{lesson.points:g}"
+            if g.submitted_at:
+                text += f"<br><small>submitted {g.submitted_at:%Y-%m-%d %H:%M} UTC</small>"
+            if g.seconds_late > 0:
+                text += f"<br>late {esc(format_late(g.seconds_late))}, penalty {g.penalty:g}"
+            if g.timed_out:
+                text += f"<br>{g.timed_out} time-out(s)"
+            if g.manual:
+                text += "<br>manual grade"
+            cells.append(f"<td class='{esc(g.status)}'>{text}</td>")
+        total, blocking = book.total(student)
+        total_text = f"{total:g}/{book.max_total:g}" if total is not None else "&mdash;"
+        status = "complete" if not blocking else "incomplete: " + "; ".join(blocking)
+        rows.append(f"<tr><td>{esc(student)}</td><td>{esc(learner.name)}</td>{''.join(cells)}"
+                    f"<td>{total_text}</td><td>{esc(status)}</td></tr>")
+    return ("<h2>Learners</h2><table class='learners'><tr><th>student</th><th>name</th>" + head
+            + "<th>total</th><th>status</th></tr>" + "".join(rows) + "</table>")
+
+
 def write_report(root: Path, lessons: list[Lesson], out_dir: Path) -> tuple[Path, list[str]]:
     """Write ``out_dir/index.html`` and its PNGs; return the page and the lessons it covers."""
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Class report</title>",
              "<style>body{font-family:system-ui,sans-serif;max-width:62rem;margin:2rem auto;padding:0 1rem}"
-             "img{max-width:100%}td,th{padding:.2rem .6rem;text-align:left}</style></head><body>",
+             "img{max-width:100%}td,th{padding:.2rem .6rem;text-align:left;vertical-align:top}"
+             ".learners td{border-bottom:1px solid #ddd}.timed_out,.crashed,.unreadable,.not_graded{color:#b42318}"
+             "</style></head><body>",
              "<h1>Class report</h1>"]
+    book = class_grades(root, lessons)
+    if book.learners:
+        parts.append(f"<p>{len(book.learners)} learner(s); totals over the {len(lessons)} lesson(s) released "
+                     f"({book.max_total:g} points). Scores are nbgrader's gradebook's (manual grades and late "
+                     f"penalties included).</p>")
+        parts.append(_learner_table(book))
     covered = []
     for lesson in lessons:
         records = load_lesson_records(root, lesson.slug)
@@ -93,6 +132,16 @@ def write_report(root: Path, lessons: list[Lesson], out_dir: Path) -> tuple[Path
         parts.append(f"<h2>{html.escape(lesson.slug)}: {html.escape(lesson.title)}</h2>"
                      f"<p>{stats['learners']} submissions ({html.escape(status_text)}); mean score of graded "
                      f"submissions {stats['mean_pct']:.0f}%.</p>")
+        late = [g for (st, sl), g in book.grades.items() if sl == lesson.slug and g.seconds_late > 0]
+        missing = [st for (st, sl), g in book.grades.items() if sl == lesson.slug and g.status == "not_submitted"]
+        if late or missing:
+            parts.append(f"<p>{len(late)} late submission(s); {len(missing)} learner(s) not_submitted"
+                         + (f": {html.escape(', '.join(missing))}" if missing else "") + ".</p>")
+        stale = stale_feedback(root, book, lesson.slug)
+        if stale:
+            parts.append(f"<p><b>Released feedback is stale</b> for {html.escape(', '.join(stale))}: their grades "
+                         f"changed since; rerun <code>python -m grader feedback {html.escape(lesson.slug)} "
+                         f"--release</code>.</p>")
         if reference is not None:
             parts.append(f"<p>Reference solution: {reference.score:g}/{reference.max_score:g} in {reference.seconds:.1f} s.</p>")
         parts.append("<table><tr><th>exercise</th><th>pass rate</th></tr>" + "".join(

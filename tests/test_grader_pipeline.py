@@ -185,6 +185,11 @@ def _import_class(root: Path, tmp: Path, submissions: dict[str, object]) -> None
     assert f"imported {len(submissions)} submission(s)" in out
 
 
+def learner_results(folder: Path) -> list[Path]:
+    """The learners' stored results (not the reference solution's ``.reference.json``, graded first)."""
+    return [p for p in folder.glob("*.json") if not p.name.startswith(".")]
+
+
 def test_autograde_resumes_after_kill_9(tmp_path):
     root = make_course(tmp_path)
     slow = "import time\ntime.sleep(1.5)\ndef add_one(x):\n    return x + 1"
@@ -195,18 +200,18 @@ def test_autograde_resumes_after_kill_9(tmp_path):
     cmd = [sys.executable, "-m", "grader", "--course", str(root), "autograde", LESSON, "--workers", "1", "--quiet"]
     proc = subprocess.Popen(cmd, cwd=root, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
-    while len(list(results.glob("*.json"))) < 2:
+    while len(list(learner_results(results))) < 2:
         assert proc.poll() is None, "autograde finished before it could be killed"
         assert time.monotonic() < deadline, "autograde stored no result in time"
         time.sleep(0.05)  # polling for the run's progress on disk
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    first = {p.stem: json.loads(p.read_text())["graded_at"] for p in results.glob("*.json")}
+    first = {p.stem: json.loads(p.read_text())["graded_at"] for p in learner_results(results)}
     assert 2 <= len(first) < len(names), f"the kill came too late to test anything: {sorted(first)}"
 
     out = grader(root, "autograde", LESSON, "--workers", "2").stdout
     assert f"graded now {len(names) - len(first)}, already done {len(first)}" in out
-    after = {p.stem: json.loads(p.read_text())["graded_at"] for p in results.glob("*.json")}
+    after = {p.stem: json.loads(p.read_text())["graded_at"] for p in learner_results(results)}
     assert set(after) == set(names)
     assert all(after[n] == first[n] for n in first), "a result stored before the kill was graded again"
     assert not list(results.glob(".*.tmp")), "a temporary file was left behind"
@@ -262,7 +267,9 @@ def test_bad_submissions_never_stop_the_batch(tmp_path):
     assert cells["zero"] == ("0", "0", "0")  # a real zero
     assert cells["unreadable"] == ("", "", "")  # not a zero: could not be graded
     assert cells["endless"] == ("", "", "")
-    assert cells["crasher"] == ("2", "", "2")  # add-one ran and passed before the crash
+    assert cells["crasher"] == ("2", "", "")  # add-one ran and passed before the crash; no total without memo-square
+    assert rows["crasher"]["total"] == "" and rows["crasher"]["status"] == f"incomplete: {LESSON}: crashed"
+    assert rows["good"]["total"] == "5" and rows["good"]["status"] == "complete"
     assert cells["tampered"] == ("0", "3", "3")  # the real tests were restored and ran
     scores = gradebook_scores(root)
     assert scores["unreadable"] == {"add-one-tests": None, "memo-square-tests": None}  # needs a manual grade
@@ -315,3 +322,27 @@ def test_parallel_workers_on_a_real_redis_each_get_their_own_database():
     assert all(len(u) == 1 for u in by_process.values()), by_process  # a worker keeps its database
     assert len(set(urls)) == len(urls), by_process  # workers never share one
     assert set(urls) <= {f"redis://127.0.0.1:6379/{n}" for n in (5, 6, 7)}
+
+
+def test_import_refuses_only_the_entry_with_an_unusable_student_id(tmp_path):
+    import zipfile
+
+    root = make_course(tmp_path)
+    release = nbformat.read(root / "notebooks" / LESSON / NOTEBOOK, as_version=4)
+    long_id = "x" * 300
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for who in ("alice", long_id, "bob"):
+            zf.writestr(f"{who}/{NOTEBOOK}", nbformat.writes(answered(root, release, {})))
+    out = grader(root, "import", LESSON, str(archive)).stdout
+    assert "imported 2 submission(s)" in out and "skipped 1" in out, out
+    assert "longer than 255 bytes" in out and "Traceback" not in out
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == ["alice", "bob"]
+
+    single = tmp_path / "one.ipynb"
+    nbformat.write(release, single)
+    proc = subprocess.run([sys.executable, "-m", "grader", "--course", str(root), "import", LESSON, str(single),
+                           "--student", "y" * 300], cwd=root, env=_env(), capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "300 characters long (at most 128)" in proc.stdout and "imported 0 submission(s)" in proc.stdout
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == ["alice", "bob"]

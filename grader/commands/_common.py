@@ -10,7 +10,8 @@ from course_lib.manifest import Lesson
 from ..course import lessons
 
 
-def add_lessons(parser: argparse.ArgumentParser, what: str = "default: every lesson in the manifest") -> None:
+def add_lessons(parser: argparse.ArgumentParser,
+                what: str = "default: the lessons released to the class with `release` or `import`") -> None:
     parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"lesson slugs or numbers ({what})")
 
 
@@ -21,12 +22,22 @@ def add_exchange(parser: argparse.ArgumentParser) -> None:
 
 
 def chosen_lessons(args: argparse.Namespace) -> list[Lesson]:
+    """The lessons named on the command line, else the lessons released to the class (manifest order)."""
     from ..cli import UsageError
+    from ..course import course_root
+    from ..released import released_slugs
 
     found = lessons(args.lessons)
     if not found:
         raise UsageError("the course manifest lists no lessons yet (course_lib/course.toml)")
-    return found
+    if args.lessons:
+        return found
+    released = released_slugs(course_root())
+    chosen = [lesson for lesson in found if lesson.slug in released]
+    if not chosen:
+        raise UsageError("no lesson is released to the class yet: run `python -m grader release LESSON` "
+                         "(or `import LESSON PATH`) first, or name the lessons to work on")
+    return chosen
 
 
 def rel(path: Path, root: Path) -> str:

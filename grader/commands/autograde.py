@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections import Counter
 
-from ..autograde import autograde_lesson
+from ..autograde import ReferenceFails, autograde_lesson
 from ..course import course_root
 from ..isolation import describe
 from ..results import RESULTS_DIR
 from ..sandbox import Limits
-from ._common import add_redis_backend, add_lessons, chosen_lessons
+from ._common import add_lessons, add_redis_backend, chosen_lessons, rel
 
 NAME = "autograde"
 HELP = ("grade submitted/ with the hidden tests in parallel; writes autograded/, nbgrader's gradebook and "
@@ -33,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "of a server of their own for each")
     add_redis_backend(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--skip-reference-check", action="store_true",
+                        help="grade even if the reference solution loses points with the current tests")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run learner code without the sandbox's namespaces and audit hook (only to measure "
                              "their cost: never on real submissions)")
@@ -53,8 +56,13 @@ def run(args: argparse.Namespace) -> int:
     overall: Counter = Counter()
     graded = skipped = 0
     for lesson in chosen_lessons(args):
-        summary = autograde_lesson(root, lesson, workers=args.workers, limits=limits, force=args.force,
-                                   students=args.students, redis_url=args.redis_url, progress=not args.quiet)
+        try:
+            summary = autograde_lesson(root, lesson, workers=args.workers, limits=limits, force=args.force,
+                                       students=args.students, redis_url=args.redis_url, progress=not args.quiet,
+                                       check_reference=not args.skip_reference_check)
+        except ReferenceFails as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         overall += summary.statuses
         graded += len(summary.graded_now)
         skipped += len(summary.skipped)
@@ -63,6 +71,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{lesson.slug}: {summary.total} submission(s): {statuses}; graded now {len(summary.graded_now)}, "
               f"already done {len(summary.skipped)}; mean {mean:.2g}/{lesson.points:g}; "
               f"{summary.seconds:.1f} s with {summary.workers} worker(s)")
+        if summary.changes:
+            print(f"  {len(summary.changes)} score(s) changed by this regrade (before -> after): "
+                  + ", ".join(f"{s} {b:g} -> {a:g}" for s, (b, a) in sorted(summary.changes.items()))
+                  + f"; saved in {rel(summary.changes_file, root)}")
+        if summary.stale_feedback:
+            print(f"  released feedback is stale for {len(summary.stale_feedback)} learner(s): "
+                  f"{', '.join(summary.stale_feedback)}; rerun `python -m grader feedback {lesson.slug} --release`")
         if not summary.total:
             print(f"  (no submitted/*/{lesson.slug}/ folders: run `python -m grader collect {lesson.slug}` "
                   f"or `python -m grader import {lesson.slug} PATH`)")

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 
 from ..course import course_root, lessons
-from ..course_check import lesson_problems, release_matches_source
+from ..course_check import grading_problems, lesson_problems, release_matches_source
 
 NAME = "dev-check"
-HELP = "check that the manifest, solutions/ and notebooks/ agree (ids, points, no outputs, no leaks, releases up to date)"
+HELP = ("check that the manifest, solutions/ and notebooks/ agree (ids, points, no outputs, no leaks, releases up to "
+        "date), that each lesson has a chart and each exercise hints, and grade the solution (full marks) and the stub (0)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("lessons", nargs="*", help="lesson slugs or numbers (default: all)")
+    parser.add_argument("--no-grade", action="store_true",
+                        help="do not grade the solution (full marks expected) and the stub (0 expected)")
     parser.add_argument("--skip-regenerate", action="store_true",
                         help="do not regenerate releases to compare them with notebooks/ (faster)")
 
@@ -25,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
         found = lesson_problems(root, lesson)
         if not found and not args.skip_regenerate and not release_matches_source(root, lesson):
             found.append(f"notebooks/{lesson.slug} is not what solutions/{lesson.slug} generates: run `make generate`")
+        if not found and not args.no_grade:
+            found += grading_problems(root, lesson)
         problems += found
         print(f"{'ok  ' if not found else 'FAIL'} {lesson.slug}")
     for problem in problems:

@@ -6,8 +6,10 @@ import argparse
 
 from ..course import course_root
 from ..feedback import write_feedback
+from ..grades import class_grades
 from ..nbg import exchange_options, run_nbgrader
 from ..progressbar import ProgressBar
+from ..released import record_feedback_release
 from ..results import load_lesson_records
 from ._common import add_exchange, add_lessons, chosen_lessons, rel
 
@@ -29,18 +31,26 @@ def run(args: argparse.Namespace) -> int:
     for lesson in chosen_lessons(args):
         records = {s: r for s, r in load_lesson_records(root, lesson.slug).items()
                    if not args.students or s in args.students}
+        book = class_grades(root, [lesson], students=sorted(records))  # the gradebook: manual grades, comments, penalty
         bar = ProgressBar(len(records), f"feedback {lesson.slug}")
         for student, record in records.items():
-            write_feedback(root, lesson, student, record["result"])
+            write_feedback(root, lesson, student, record["result"], grade=book.grades[(student, lesson.slug)])
             bar.advance(student)
         bar.close()
         written += len(records)
         line = f"{lesson.slug}: {len(records)} page(s) in {rel(root / 'feedback', root)}/<student>/{lesson.slug}/"
         if args.release and records:
-            run_nbgrader(root, "release_feedback", lesson.slug, *exchange_options(args.exchange))
+            student_opts = [f"--student={s}" for s in args.students] if args.students and len(args.students) == 1 else []
+            if args.students and len(args.students) > 1:
+                for s in args.students:
+                    run_nbgrader(root, "release_feedback", lesson.slug, f"--student={s}", *exchange_options(args.exchange))
+            else:
+                run_nbgrader(root, "release_feedback", lesson.slug, *student_opts, *exchange_options(args.exchange))
+            record_feedback_release(root, lesson.slug, {s: book.grades[(s, lesson.slug)].digest() for s in records})
             line += "; released (learners: nbgrader fetch_feedback LESSON --course ID)"
         print(line)
         if not records:
             print(f"  (no graded submissions: run `python -m grader autograde {lesson.slug}` first)")
     print(f"done: {written} feedback page(s)")
     return 0
+

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from ..course import course_root
 from ..nbg import exchange_options, run_nbgrader
+from ..course import lessons
+from ..released import mark_released
 from ..results import write_text_atomic
-from ._common import add_exchange, add_lessons, chosen_lessons, rel
+from ._common import add_exchange, add_lessons, rel
 
 NAME = "release"
 HELP = ("generate notebooks/ from solutions/ (recording the lesson in nbgrader's gradebook) and release it "
@@ -21,8 +23,9 @@ HELP = ("generate notebooks/ from solutions/ (recording the lesson in nbgrader's
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_lessons(parser)
+    add_lessons(parser, "required, or --all")
     add_exchange(parser)
+    parser.add_argument("--all", action="store_true", help="release every lesson in the manifest")
     parser.add_argument("--no-exchange", action="store_true", help="only regenerate notebooks/ and the gradebook")
     parser.add_argument("--force", action="store_true",
                         help="replace a lesson already in the exchange (learners who fetched it keep their copy)")
@@ -33,8 +36,13 @@ def _sha(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..cli import UsageError
+
     root = course_root()
-    chosen = chosen_lessons(args)
+    if not args.lessons and not args.all:
+        raise UsageError("name the lessons to release (e.g. `release 01 04`), or pass --all: only released "
+                         "lessons go into the gradebook and count in the class's totals")
+    chosen = lessons(args.lessons)
     record_path = root / ".grader" / "released.json"
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
@@ -65,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
                          *(["--force"] if args.force else []))
             released.append(lesson.slug)
             line += ", released to the exchange"
+        mark_released(root, lesson.slug, "notebooks" if args.no_exchange else "exchange")
         print(line)
     print(f"{len(chosen)} lesson(s) generated, {len(released)} released"
           + (f", {len(backups)} hand-edited notebook(s) backed up" if backups else "")
