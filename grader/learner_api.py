@@ -73,9 +73,9 @@ _PLAIN_TYPES = (dict, list, set, frozenset, tuple, str, bytes, bytearray, int, f
 _THREADING = (type(threading.Lock()), type(threading.RLock()), threading.Event, threading.Condition,
               threading.Semaphore, threading.BoundedSemaphore, threading.Barrier)
 _NO_CALL_TYPES = {type, object, memoryview}
-# Libraries whose objects are plain data structures: their public API opens nothing (cachetools' caches are
-# mappings; collections.abc gives them get/pop/setdefault/update).
-_DATA_MODULES = frozenset({"cachetools", "collections"})
+# Libraries whose objects are plain data or computation: their public API opens nothing (cachetools' caches are
+# mappings; collections.abc gives them get/pop/setdefault/update; a seeded random.Random draws numbers).
+_DATA_MODULES = frozenset({"cachetools", "collections", "random"})
 
 
 def _public(cls: type) -> set[str]:

@@ -196,6 +196,8 @@ class JudgePolicy(Policy):
     def operator(self, obj: Any, dunder: str) -> None:
         from .learner_api import api_of
 
+        if not hasattr(type(obj), dunder):  # what Python itself says (list() asks a generator for its length)
+            raise TypeError(f"the tests' {type(obj).__name__} does not support {dunder}")
         if dunder not in api_of(obj, self.trusted):
             raise self._refuse(obj, dunder)
 
