@@ -29,7 +29,7 @@ STATUS_TEXT = {
     "unreadable": "not graded: the file is not a readable notebook",
 }
 EXERCISE_TEXT = {"passed": "passed", "failed": "failed", "timed_out": "too slow", "not_run": "not run",
-                 "missing": "answer cell missing"}
+                 "missing": "answer cell missing", "crashed": "crashed the notebook"}
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}

@@ -31,7 +31,7 @@ class ExerciseResult:
     id: str
     points: float
     score: float
-    status: str  # passed | failed | timed_out | not_run | missing
+    status: str  # passed | failed | timed_out | not_run | missing | crashed (its answer stopped the run)
     message: str = ""
 
 
@@ -141,13 +141,14 @@ def _answer_problem(ex_id: str, record: dict[str, Any] | None, limits: Limits) -
 
 def _culprit(assembly_cells: list[GradedCell], outcome: RunOutcome) -> str | None:
     """The exercise whose answer (or the cells the learner added after it) crashed the run or broke its channel."""
-    broke = None
-    if outcome.status == "crashed" and outcome.stopped_at is not None:
-        broke = outcome.stopped_at
-    else:
-        broke = next((i for i, r in enumerate(outcome.records) if r.get("ename") == "NotebookStopped"), None)
-    if broke is None:
+    # The earliest sign: a test cell that lost the learner's process, or the cell the run stopped at.
+    stopped = next((i for i, r in enumerate(outcome.records)
+                    if r.get("channel_closed") or r.get("ename") == "NotebookStopped"), None)
+    crashed = outcome.stopped_at if outcome.status == "crashed" else None
+    signs = [i for i in (stopped, crashed) if i is not None]
+    if not signs:
         return None
+    broke = min(signs)
     for index in range(min(broke, len(assembly_cells) - 1), -1, -1):
         cell = assembly_cells[index]
         if cell.kind == "answer" and cell.grade_id:
@@ -229,7 +230,7 @@ def grade_notebook(
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "missing",
                                             f"the answer cell {ex_id!r} was missing from the notebook"))
         elif ex_id in lost:
-            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "failed", lost[ex_id]))
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "crashed", lost[ex_id]))
         elif record is None:
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "not_run", stop_message))
         elif record["status"] == "ok":

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from course_lib.checks import passed_by_reference
 
-from .protocol import TESTS_FILENAME, CellTimeout, load_grading_profile, timeout_record
+from .protocol import COURSE_FILENAME, TESTS_FILENAME, CellTimeout, load_grading_profile, timeout_record
 from .rpc import ChannelClosed, Endpoint, JudgePolicy, RemoteError
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class Judge:
         with redirect_stdout(sink), redirect_stderr(sink):
             for module in modules:
                 try:
-                    exec(compile(module, "<course>", "exec"), self.namespace)  # noqa: S102 - the course's own code
+                    exec(compile(module, COURSE_FILENAME, "exec"), self.namespace)  # noqa: S102 - the course's own code
                 except Exception:  # noqa: BLE001
                     failed += 1
         return {"status": "ok", "skipped": failed}
@@ -160,6 +160,8 @@ class Judge:
             return {**timeout_record(timeout, detail), "seconds": round(time.perf_counter() - start, 4)}
         record: dict[str, Any] = {"status": "ok", "seconds": round(time.perf_counter() - start, 4),
                                   "requests": self.endpoint.requests - sent}
+        if self.endpoint.closed:  # the learner's process went away or broke the channel during this cell
+            record["channel_closed"] = True
         exc = box.get("error")
         if isinstance(exc, CellTimeout):
             record.update(timeout_record(timeout))

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 __all__ = [
-    "Limits", "ISOLATION_MODES", "REDIS_BACKENDS", "CellTimeout", "TESTS_FILENAME", "SETUP_ID", "RECORD_STATUSES",
+    "Limits", "ISOLATION_MODES", "REDIS_BACKENDS", "CellTimeout", "TESTS_FILENAME", "COURSE_FILENAME", "SETUP_ID", "RECORD_STATUSES",
     "RUN_STATUSES", "RunnerInit", "CellMessage", "CellRecord", "JudgeInit", "JudgeRequest", "JudgeReply",
     "mac", "keystream_xor", "timeout_record", "load_grading_profile", "LineReader",
 ]
@@ -44,6 +44,7 @@ __all__ = [
 ISOLATION_MODES = ("auto", "off")
 REDIS_BACKENDS = ("auto", "redis-server", "fakeredis")
 TESTS_FILENAME = "<grader: tests>"  # the filename test cells are compiled with (the audit hook trusts it)
+COURSE_FILENAME = "<course>"  # the filename the judge compiles course cells with
 SETUP_ID = "setup"  # the course cell whose whole source the judge runs (not only its definitions)
 RECORD_STATUSES = ("ok", "error", "timeout")  # one cell's record
 RUN_STATUSES = ("completed", "timed_out", "crashed")  # how a whole run ended
@@ -151,6 +152,7 @@ class JudgeReply(TypedDict, total=False):
     requests: int
     skipped: int
     identity: dict[str, Any]  # the ready reply: the judge's uid, what it sees of the file system
+    channel_closed: bool  # the learner's process went away or broke the channel while this cell ran
 
 
 def mac(key: bytes, record: dict[str, Any]) -> str:

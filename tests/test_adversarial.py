@@ -166,15 +166,17 @@ def test_replaced_test_helpers_are_restored_and_flagged_for_tests_in_the_kernel(
 @pytest.mark.parametrize("answer, detail", [
     ("import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'{\"index\": 2, \"status\": \"ok\", "
      "\"outputs\": []}\\n')\n    except OSError:\n        pass\n" + WRONG, "forged"),
-    ("import os\nos._exit(0)\n", "exited early"),
+    ("import os\nos._exit(0)\n", "exited with code 0"),
     ("import os, signal\nos.killpg(0, signal.SIGKILL)\n", "died"),
-    ("import os\ndef double(x):\n    os._exit(0)\n", "exited early"),
+    ("import os\ndef double(x):\n    os._exit(0)\n", "cut the grader off"),
 ], ids=["blind-write forged records", "exit before the tests", "kill every process it can", "exit inside the tests"])
 def test_killing_or_forging_the_channel_scores_nothing(course, answer, detail):
+    """The answer that killed or forged scores nothing and says how; the notebook is graded again without it."""
     result = course(answer)
-    assert result.status == "crashed" and detail in result.detail, result.detail
-    # exiting inside a call the tests made fails that test (the judge saw the process go); the rest never ran
-    assert result.score == 0 and _scores(result)["double"][0] in ("not_run", "failed")
+    double = next(e for e in result.exercises if e.id == "double")
+    assert result.status == "graded" and double.status == "crashed" and double.score == 0, _scores(result)
+    assert detail in double.message, double.message
+    assert _scores(result)["halve"] == ("passed", 3.0)
 
 
 def test_killing_the_sandbox_init_is_ignored(course):
@@ -203,11 +205,11 @@ JUDGE = {
     "garbage written to the judge's channel": (
         "import os, stat\n" + _ISOCK + "for fd in range(3, 64):\n    if _isock(fd):\n"
         "        os.write(fd, b'\\x00\\x00\\x00\\x05hello')\n" + WRONG,
-        FAST, ("failed", 0.0), ("failed", 0.0)),
+        FAST, ("crashed", 0.0), ("passed", 3.0)),
     "a forged reply to a request the judge never made": (
         "import os, stat, json, struct\n" + _ISOCK + "_m = json.dumps({'re': 1, 'ok': 4}).encode()\n"
         "for fd in range(3, 64):\n    if _isock(fd):\n        os.write(fd, struct.pack('>I', len(_m)) + _m)\n"
-        + WRONG, FAST, ("failed", 0.0), ("failed", 0.0)),
+        + WRONG, FAST, ("crashed", 0.0), ("passed", 3.0)),
     "a call that never returns": (
         "def double(x):\n    while True:\n        pass\n", FAST, ("timed_out", 0.0), ("passed", 3.0)),
     "a result nested too deeply to cross": (

@@ -135,10 +135,13 @@ def test_an_endless_loop_costs_one_cell_budget(course):
     assert _statuses(result) == {"double": ("passed", 2.0), "halve": ("timed_out", 0.0)}
 
 
-def test_a_crash_keeps_earlier_results_and_says_why(course):
+def test_a_crash_costs_only_its_own_exercise_and_says_why(course):
+    """The answer that killed its process scores 0 and says how; the notebook is graded again without it."""
     result = course(lambda nb: setattr(nb.cells[4], "source", "import os\nos._exit(3)"))
-    assert result.status == "crashed" and "exited early with code 3" in result.detail
-    assert _statuses(result) == {"double": ("passed", 2.0), "halve": ("not_run", 0.0)}
+    assert result.status == "graded"
+    assert _statuses(result) == {"double": ("passed", 2.0), "halve": ("crashed", 0.0)}
+    halve = next(e for e in result.exercises if e.id == "halve")
+    assert "answer cell 'halve'" in halve.message and "exited with code 3" in halve.message, halve.message
 
 
 def test_output_floods_are_cut(course):

@@ -103,7 +103,7 @@ def _printed(result, kind: str = "learner") -> str:
 def _fair(result) -> None:
     """The non-answer scores nothing; the other exercise, untouched, keeps its points."""
     scores = _scores(result)
-    assert scores["cache-aside-read"] == ("failed", 0.0), (scores, result.notes, result.detail)
+    assert scores["cache-aside-read"] in (("failed", 0.0), ("crashed", 0.0)), (scores, result.notes, result.detail)
     assert scores["hit-ratio-math"] == ("passed", 5.0), (scores, result.notes, result.detail)
 
 
@@ -202,7 +202,8 @@ def test_forged_and_replayed_messages_cost_only_their_own_exercise(attack, forge
         "".join(f"        {line}\n" for line in FORGERIES[forgery].splitlines()) + "    except OSError:\n        pass\n"
     result = attack(answer)
     _fair(result)
-    assert result.status == "graded" and any("cache-aside-read" in note for note in result.notes), result.notes
+    assert result.status == "graded" and _scores(result)["cache-aside-read"][0] == "crashed", _scores(result)
+    assert any("cache-aside-read" in note for note in result.notes), result.notes
 
 
 # Every public method a Redis client offers, tried from the learner's side on the tests' own client (lesson 07

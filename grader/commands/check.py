@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                        f"`lab` sets, else {DEFAULT_WORKSPACE}/ in the course)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object (what check_all() reads)")
     parser.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout, help="seconds per cell")
-    parser.add_argument("--redis-url", help="check against this Redis server instead of the embedded fakeredis")
+    parser.add_argument("--redis-url", help="check against this Redis server instead of a grading server of its own")
 
 
 def run(args: argparse.Namespace) -> int:
