@@ -51,14 +51,15 @@ class Config:
     charts: Path = ROOT / "bench" / "report"
     compare_kernel: bool = True  # also grade each solution with its tests in the learner's kernel (no judge)
     zygote: bool = True  # measure the pre-forked warm interpreter prototype too
+    baseline: Path | None = None  # another checkout (with its .venv) whose grader section `baseline` compares
 
     def scaled_sizes(self) -> list[int]:
         return sorted({max(1, round(n * self.scaling_factor)) for n in self.scaling_sizes})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("course", "out", "charts"):
-            data[key] = str(data[key])
+        for key in ("course", "out", "charts", "baseline"):
+            data[key] = None if data[key] is None else str(data[key])
         return data
 
 

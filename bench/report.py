@@ -344,6 +344,36 @@ def _proposal(b: dict[str, Any], lessons: dict[str, Any] | None, t: dict[str, An
     return out
 
 
+def _baseline(res: dict[str, Any] | None, gaps: list[list[str]]) -> list[str]:
+    out = ["## Against an earlier commit (`--baseline`)", ""]
+    if not res or "skipped" in res or _error(res):
+        return out + [(_error(res) if res and "error" in res else "Not measured in this run: pass `--baseline "
+                       "PATH`, a worktree of the earlier commit with its own `.venv`."), ""]
+    when = (f" Measured {res['started']}, load average {res['load'][0]:.1f} -> {res['load'][1]:.1f}."
+            if "started" in res else "")
+    out.append(f"This checkout (`{res['ours']}`) against `{res['baseline']}`: each grades its own lessons' "
+               "solutions as submissions (`grade_notebook`, one child process per submission, runs interleaved). "
+               "**Outside the cells** is the submission's wall time minus its cells' own time: start-up of the "
+               "sandboxed processes, the judge's set-up, result handling. That is what a change to the grading "
+               "processes costs; the cells' time also moves when a lesson's content changed between the commits." + when)
+    out.append("")
+    rows, deltas = [], []
+    for r in res["rows"]:
+        a, b = r["ours"], r["baseline"]
+        delta = a["outside_s"]["median"] - b["outside_s"]["median"]
+        deltas.append(delta)
+        rows.append([r["lesson"], _s(b["outside_s"]), _s(a["outside_s"]), f"{delta:+.2f}", _s(b["wall_s"]),
+                     _s(a["wall_s"]), ", ".join(b["status"]) + " / " + ", ".join(a["status"])])
+    out.append(_table(["lesson", "outside cells, baseline (s)", "outside cells, ours (s)", "change (s)",
+                       "wall, baseline (s)", "wall, ours (s)", "status baseline / ours"], rows))
+    if deltas:
+        mean = sum(deltas) / len(deltas)
+        out += ["", f"**Mean change outside the cells: {mean:+.2f} s per submission** over {len(deltas)} lesson(s)."]
+        gaps.append(["cost of a grading-process change vs `--baseline` <= +0.2 s per submission",
+                     f"{mean:+.2f} s", "met" if mean <= 0.2 else f"gap: {mean - 0.2:.2f} s over"])
+    return out + [""]
+
+
 def _check(res: dict[str, Any] | None) -> list[str]:
     out = ["## 2. Self-check latency (`python -m grader check`)", ""]
     if not res:
@@ -526,6 +556,8 @@ def write_report(results: dict[str, Any], page: Path, charts: Path) -> Path:
     elif "breakdown" in s:
         body += ["## 1. Grading throughput", "", "Not measured in this run.", ""]
         body += _breakdown(s.get("breakdown"), s.get("lessons"), None, charts, page)
+    if "baseline" in s:
+        body += _baseline(s["baseline"], gaps)
     if "check" in s:
         body += _check(s["check"])
     if "lessons" in s:

@@ -21,7 +21,7 @@ from typing import Any
 
 from .common import PRESETS, Config, git_revision, log, machine, make_config, save_json, versions
 
-SECTIONS = ("hotpaths", "stampede", "lessons", "check", "breakdown", "grading")  # cheap first
+SECTIONS = ("hotpaths", "stampede", "lessons", "check", "breakdown", "baseline", "grading")  # cheap first
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -46,6 +46,9 @@ def parse(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
     p.add_argument("--no-real-redis", action="store_true", help="do not start a redis-server")
     p.add_argument("--out", type=Path, help="the Markdown report (default bench/REPORT.md)")
     p.add_argument("--charts", type=Path, help="folder for PNGs and results.json (default bench/report)")
+    p.add_argument("--baseline", type=Path,
+                   help="another checkout of this course (a git worktree of an earlier commit, with its own .venv): "
+                        "section `baseline` grades each lesson's solution with both, interleaved")
     p.add_argument("--from-json", type=Path, help="only rewrite the report from a results.json")
     args = p.parse_args(argv)
     cfg = make_config(
@@ -56,6 +59,7 @@ def parse(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
         grading_repeats=args.grading_repeats, lesson_repeats=args.lesson_repeats, nbgrader=False if args.no_nbgrader else None,
         real_redis=False if args.no_real_redis else None,
         sections=args.sections.split(",") if args.sections else None,
+        baseline=args.baseline.resolve() if args.baseline else None,
         out=args.out.resolve() if args.out else None, charts=args.charts.resolve() if args.charts else None)
     unknown = set(cfg.sections) - set(SECTIONS)
     if unknown:

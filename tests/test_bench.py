@@ -72,3 +72,27 @@ def test_grading_sections_on_the_fixture_course(tmp_path):
     assert grading["throughput"]["score_agreement"]["total"] == 1
     text = page.read_text(encoding="utf-8")
     assert "## 1. Grading throughput" in text and "### Where the time goes, per submission" in text
+
+
+@pytest.mark.slow
+def test_the_baseline_section_grades_with_both_checkouts(tmp_path):
+    """`--baseline` here compares this checkout with itself: the mechanism, not a number."""
+    page, charts = tmp_path / "REPORT.md", tmp_path / "report"
+    assert bench_run.main(["--sections", "baseline", "--baseline", str(ROOT), "--lessons", "01",
+                           "--lesson-repeats", "1", "--out", str(page), "--charts", str(charts)]) == 0
+    row, = json.loads((charts / "results.json").read_text(encoding="utf-8"))["sections"]["baseline"]["rows"]
+    assert row["lesson"] == "01-why-cache"
+    for side in ("ours", "baseline"):
+        assert row[side]["status"] == ["graded 15/15"]
+        assert 0 < row[side]["cells_s"]["median"] < row[side]["wall_s"]["median"]
+    text = page.read_text(encoding="utf-8")
+    assert "## Against an earlier commit" in text and "Mean change outside the cells" in text
+
+
+def test_a_baseline_without_a_venv_says_what_to_do(tmp_path):
+    from bench.baseline import run
+    from bench.common import make_config
+
+    (tmp_path / "course_lib").mkdir()
+    with pytest.raises(SystemExit, match="make .venv/.installed"):
+        run(make_config("small", baseline=tmp_path, lessons=["01"]))
