@@ -12,6 +12,8 @@ The lessons and the grader import from here:
 - ``charts``: matplotlib figures of measured data (``charts.show(fig)``).
 - ``Check``, ``CheckFailed``: the visible check cells' diagnostic ladder.
 - ``hint``: hints on demand from the course manifest.
+- ``course_lib.aio`` (imported on its own): ``run_concurrently`` and ``as_async`` drive ``async def`` code
+  from plain calls, for lesson 12's answer cells and tests.
 - ``check_all``, ``progress``, ``reset_exercise``: grade the saved notebook with the hidden tests; put one
   exercise back to its stub (``course_lib.notebook``).
 """

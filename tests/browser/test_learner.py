@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import nbformat
+import pytest
 from playwright.sync_api import Page, expect
 
 from course_lib.manifest import COURSE_ROOT, load_course
@@ -216,8 +217,13 @@ def test_grading_from_the_notebook_wrong_then_right(page, lab):
     shot(page, "learner-feedback-page")
 
 
-def test_run_all_on_a_fresh_lesson_reaches_the_last_cell(page, lab):
-    lesson = load_course().lessons[4]  # its demonstrations call the learner's classes directly
+# Lesson 05's demonstrations call the learner's classes directly; lesson 12's also `await` at the top level
+# of cells and run the learner's coroutines on an event loop of their own, beside the kernel's.
+RUN_ALL_LESSONS = [load_course().lesson("05"), load_course().lesson("12")]
+
+
+@pytest.mark.parametrize("lesson", RUN_ALL_LESSONS, ids=lambda lesson: lesson.slug)
+def test_run_all_on_a_fresh_lesson_reaches_the_last_cell(page, lab, lesson):
     open_notebook(page, lab, lesson)
     run_menu(page, "Run All Cells")
     wait_until_idle(page)
@@ -227,16 +233,16 @@ def test_run_all_on_a_fresh_lesson_reaches_the_last_cell(page, lab):
     expect(last.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]:"), timeout=120_000)
     expect(page.locator(".jp-NotebookPanel .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
            ).to_have_count(0)
-    shot(page, "learner-run-all-fresh-last-cell")
+    shot(page, f"learner-run-all-fresh-last-cell-{lesson.slug[:2]}")
     todo = page.locator(".jp-NotebookPanel .course-todo")
     assert todo.count() >= len(lesson.exercises)
     todo.first.scroll_into_view_if_needed()
     expect(todo.first).to_contain_text("not done yet", timeout=30_000)
-    shot(page, "learner-run-all-fresh-not-done-yet")
+    shot(page, f"learner-run-all-fresh-not-done-yet-{lesson.slug[:2]}")
     # Validate still fails the unfinished exercises, with each check's message, not its traceback
     page.locator(".jp-NotebookPanel .validate-button").first.click()
     dialog = page.locator(".jp-Dialog")
     expect(dialog).to_contain_text(f"{lesson.exercises[0].id}: not done yet", timeout=180_000)
     text = dialog.inner_text()
     assert "Traceback" not in text and "checks.py" not in text and "Success" not in text
-    shot(page, "learner-validate-fresh")
+    shot(page, f"learner-validate-fresh-{lesson.slug[:2]}")
