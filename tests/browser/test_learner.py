@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import nbformat
+import pytest
 from playwright.sync_api import Page, expect
 
 from course_lib.manifest import COURSE_ROOT, load_course
@@ -240,3 +241,14 @@ def test_run_all_on_a_fresh_lesson_reaches_the_last_cell(page, lab):
     text = dialog.inner_text()
     assert "Traceback" not in text and "checks.py" not in text and "Success" not in text
     shot(page, "learner-validate-fresh")
+
+
+@pytest.mark.parametrize("lesson", load_course().lessons, ids=lambda lesson: lesson.slug)
+def test_every_lesson_of_the_manifest_opens_in_the_lab(page, lab, lesson):
+    """Each lesson the manifest lists is in the learner's workspace and opens with its kernel, title first."""
+    open_notebook(page, lab, lesson)
+    number = int(lesson.slug[:2])
+    heading = page.locator(".jp-NotebookPanel .jp-MarkdownCell h1").first
+    expect(heading).to_contain_text(re.compile(rf"Lesson {number}\b"), timeout=60_000)
+    assert page.locator(".jp-NotebookPanel .jp-Cell").count() > 10, f"{lesson.slug} opened with almost no cells"
+    shot(page, f"learner-opens-{lesson.slug}")
