@@ -6,6 +6,10 @@ The lessons and the grader import from here:
 - ``get_redis``, ``redis_outage``, ``clear_namespace``, ``age_keys``: Redis,
   embedded (fakeredis) by default or real with ``REDIS_URL``.
 - ``FakeClock``: a clock moved by hand, for TTLs without sleeping.
+- ``HangingRedis``, ``silent_server``: a Redis that accepts and never answers (simulated on a fake
+  clock, or a real silent socket).
+- ``server_stats``, ``eviction_experiment``: Redis' INFO counters, and maxmemory eviction measured on a
+  real server or simulated by a model.
 - ``zipf``, ``uniform``, ``hot_key_bursts``, ``optimal_hit_ratio``,
   ``replay_hit_ratio``: seeded workloads and hit-ratio tools.
 - ``LatencyStats``, ``measure``, ``timed``, ``HitCounter``: measurement.
@@ -23,11 +27,13 @@ from .checks import Check, CheckFailed, NotDoneYet, by_reference, result_by_refe
 from .clock import FakeClock
 from .config import latency_scale
 from .database import DatabaseError, SlowDatabase
+from .hanging_redis import HangingRedis, silent_server
 from .hints import hint
 from .manifest import load_course
 from .measure import HitCounter, LatencyStats, measure, timed
 from .notebook import check_all, install as _install_notebook_hooks, progress, reset_exercise
 from .redis_conn import RedisUnavailable, age_keys, clear_namespace, get_redis, is_embedded, redis_outage
+from .redis_memory import eviction_experiment, server_stats
 from .workloads import hot_key_bursts, optimal_hit_ratio, replay_hit_ratio, uniform, zipf
 
 __all__ = [
@@ -41,6 +47,10 @@ __all__ = [
     "reset_exercise",
     "progress",
     "FakeClock",
+    "HangingRedis",
+    "silent_server",
+    "eviction_experiment",
+    "server_stats",
     "latency_scale",
     "DatabaseError",
     "SlowDatabase",

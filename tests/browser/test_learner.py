@@ -246,3 +246,28 @@ def test_run_all_on_a_fresh_lesson_reaches_the_last_cell(page, lab, lesson):
     text = dialog.inner_text()
     assert "Traceback" not in text and "checks.py" not in text and "Success" not in text
     shot(page, f"learner-validate-fresh-{lesson.slug[:2]}")
+
+
+def test_every_lesson_of_the_manifest_opens_in_the_lab(browser, lab):
+    """Each lesson the manifest lists is in the learner's workspace and opens with its kernel, title first.
+
+    One lab for all of them (a lab per lesson would cost minutes); each lesson in a fresh browser context,
+    opened by its path with the saved layout reset, so the heading read is the lesson's own."""
+    for lesson in load_course().lessons:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        chooser = page.locator(".jp-Dialog", has_text="Select Kernel")
+        page.add_locator_handler(chooser, lambda dialog: dialog.locator("button.jp-mod-accept").click())
+        try:
+            page.goto(f"{lab.url}/lab/tree/{lesson.slug}/{lesson.notebook}?reset&token={lab.token}")
+            panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+            expect(panel.locator(".jp-Cell").first).to_be_visible(timeout=120_000)
+            heading = panel.locator(".jp-MarkdownCell h1").first
+            expect(heading).to_contain_text(re.compile(rf"Lesson {int(lesson.slug[:2])}\b"), timeout=60_000)
+            assert panel.locator(".jp-Cell").count() > 10, f"{lesson.slug} opened with almost no cells"
+            expect(page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel) | Idle").first
+                   ).to_be_visible(timeout=120_000)
+            shot(page, f"learner-opens-{lesson.slug}")
+        finally:
+            context.close()
