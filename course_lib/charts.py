@@ -14,11 +14,13 @@ a notebook, and the grader picks up the same PNG for the learner's feedback;
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
+from .config import latency_scale
 from .measure import LatencyStats
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "png_bytes",
     "save_png",
     "show",
+    "scale_note",
 ]
 
 _COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
@@ -38,6 +41,36 @@ _COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#D
 def _require(series: Mapping, what: str) -> None:
     if not series:
         raise ValueError(f"nothing to draw: pass at least one {what}")
+
+
+def scale_note(fig: Figure, scale: float | Sequence[float] | None = None) -> Figure:
+    """Write under ``fig`` the latency scale its times were measured at (nothing at real speed, 1).
+
+    ``scale`` is a ``LatencyStats.scale``, several of them, or None for the current setting.
+    The charts of ``LatencyStats`` call it themselves; call it for a figure of your own that shows
+    times measured on the course's simulated services.
+
+    >>> fig = scale_note(Figure(), 0.01)
+    >>> fig.get_supxlabel().replace("\\n", " ")  # wrapped to the figure's width
+    'times measured at latency scale x0.01 (COURSE_LATENCY_SCALE): every simulated delay is 100x shorter than at real speed'
+    >>> scale_note(Figure(), [1.0, 1.0]).get_supxlabel()
+    ''
+    """
+    scales = [latency_scale()] if scale is None else [scale] if isinstance(scale, (int, float)) else list(scale)
+    distinct = sorted(set(scales), reverse=True)
+    if not distinct or distinct == [1.0]:
+        return fig
+    factors = " and ".join(f"x{s:g}" for s in distinct)
+    if len(distinct) == 1 and 0 < distinct[0] < 1:
+        effect = f"every simulated delay is {1 / distinct[0]:g}x shorter than at real speed"
+    elif len(distinct) == 1:
+        effect = "simulated delays are scaled by that factor"
+    else:
+        effect = "compare only bars measured at the same scale"
+    note = (f"times measured at latency scale{'s' if len(distinct) > 1 else ''} {factors} "
+            f"(COURSE_LATENCY_SCALE): {effect}")
+    fig.supxlabel(textwrap.fill(note, width=int(fig.get_figwidth() * 13)), fontsize=8, color="#555555")
+    return fig
 
 
 def latency_percentiles(stats: Mapping[str, LatencyStats], *, title: str = "Latency by implementation",
@@ -58,7 +91,7 @@ def latency_percentiles(stats: Mapping[str, LatencyStats], *, title: str = "Late
         ax.set_yscale("log")
     ax.set_title(title)
     ax.legend()
-    return fig
+    return scale_note(fig, [s.scale for s in stats.values()])
 
 
 def latency_distribution(stats: Mapping[str, LatencyStats], *, title: str = "Latency distribution") -> Figure:
@@ -71,7 +104,7 @@ def latency_distribution(stats: Mapping[str, LatencyStats], *, title: str = "Lat
     ax.set_yscale("log")
     ax.set_ylabel("latency per call (ms, log scale)")
     ax.set_title(title)
-    return fig
+    return scale_note(fig, [s.scale for s in stats.values()])
 
 
 def before_after(before: LatencyStats, after: LatencyStats, *, labels: tuple[str, str] = ("no cache", "with cache"),
@@ -84,7 +117,7 @@ def before_after(before: LatencyStats, after: LatencyStats, *, labels: tuple[str
     ax.bar_label(bars, labels=[f"{t:.1f} ms" for t in totals])
     ax.set_ylabel("total time (ms)")
     ax.set_title(title)
-    return fig
+    return scale_note(fig, [before.scale, after.scale])
 
 
 def hit_ratio_curve(x: Sequence[float], series: Mapping[str, Sequence[float]], *, ceiling: Sequence[float] | None = None,
@@ -107,8 +140,13 @@ def hit_ratio_curve(x: Sequence[float], series: Mapping[str, Sequence[float]], *
     return fig
 
 
-def bar_chart(values: Mapping[str, float], *, ylabel: str, title: str = "", log: bool = False) -> Figure:
-    """One labelled bar per entry, e.g. database calls per implementation."""
+def bar_chart(values: Mapping[str, float], *, ylabel: str, title: str = "", log: bool = False,
+              scale: float | None = None) -> Figure:
+    """One labelled bar per entry, e.g. database calls per implementation.
+
+    When the values are times measured on the simulated services, pass the latency ``scale`` they
+    were measured at (a ``LatencyStats.scale``, or ``latency_scale()``): the chart says it.
+    """
     _require(values, "named value")
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
@@ -118,7 +156,7 @@ def bar_chart(values: Mapping[str, float], *, ylabel: str, title: str = "", log:
     if log:
         ax.set_yscale("log")
     ax.set_title(title)
-    return fig
+    return fig if scale is None else scale_note(fig, scale)
 
 
 def png_bytes(fig: Figure, *, dpi: int = 90) -> bytes:

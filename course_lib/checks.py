@@ -26,9 +26,12 @@ import textwrap
 from typing import Any, Callable, Mapping
 
 __all__ = ["Check", "CheckFailed", "NotDoneYet", "by_reference", "passed_by_reference", "result_by_reference",
-           "learner_line"]
+           "learner_line", "carry_learner_line"]
 
 _COURSE_DIR = os.path.dirname(os.path.abspath(__file__))
+_GRADER_DIR = os.path.join(os.path.dirname(_COURSE_DIR), "grader")  # the grader's frames are never the learner's
+_NOT_LEARNER_FILES = ("<grader: tests>", "<course>")  # what the grader compiles test and course cells as
+_CARRIED = "_course_learner_line"  # where an exception raised in another process came from (see the grader's judge)
 _MAX_MESSAGE_LINES = 6
 
 last_exercise_id = ""  # the exercise of the check cell that ran last ("not done yet" names it)
@@ -131,20 +134,53 @@ class NotDoneYet(CheckFailed):
     headline = "not done yet"
 
 
-def learner_line(exc: BaseException) -> str:
-    """Where in the learner's code ``exc`` was raised: ``'line 5: return cache[x]'``, or ''.
+def carry_learner_line(exc: BaseException, where: str) -> None:
+    """Say where in the learner's code ``exc`` was raised, when its frames stayed in another process.
 
-    The deepest frame outside the course library and installed packages is the learner's (a
-    notebook cell). Under the grader's judge the learner's code runs in another process and its
-    frames do not travel: then there is no line to show.
+    The grader's judge calls this for an exception that came back from the learner's process (whose
+    frames do not travel), with the place the learner's side reported: ``learner_line(exc)`` then
+    returns ``where``.
     """
+    try:
+        exc.__dict__[_CARRIED] = str(where)
+    except (AttributeError, TypeError):  # an exception type without a __dict__
+        pass
+
+
+def _is_learner_file(filename: str) -> bool:
+    return not (filename.startswith((_COURSE_DIR, _GRADER_DIR, "<frozen")) or filename in _NOT_LEARNER_FILES
+                or "site-packages" in filename or filename.startswith(sys.prefix)
+                or filename.startswith(sys.base_prefix))
+
+
+def learner_line(exc: BaseException) -> str:
+    """Where in the learner's code ``exc`` was raised: ``'line 5 of get(): return cache[x]'``, or ''.
+
+    The deepest frame outside the course library, the grader and installed packages is the
+    learner's (a notebook cell). Under the grader's judge the learner's code runs in another
+    process and its frames do not travel: there the place comes with the exception
+    (:func:`carry_learner_line`), named after the learner's cell.
+
+    >>> def get(cache, x):
+    ...     return cache[x]
+    >>> try:
+    ...     get({}, "x")
+    ... except KeyError as exc:
+    ...     print(learner_line(exc))
+    line 2 of get(): return cache[x]
+    >>> err = KeyError("x"); carry_learner_line(err, "answer cell 'read', line 4: return cache[x]")
+    >>> learner_line(err)
+    "answer cell 'read', line 4: return cache[x]"
+    """
+    carried = getattr(exc, "__dict__", {}).get(_CARRIED)
+    if isinstance(carried, str) and carried:
+        return carried
     found = ""
     tb = exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
         filename = code.co_filename
-        if not (filename.startswith(_COURSE_DIR) or "site-packages" in filename or filename.startswith(sys.prefix)
-                or filename.startswith("<frozen") or filename.startswith(sys.base_prefix)):
+        if _is_learner_file(filename):
             text = linecache.getline(filename, tb.tb_lineno).strip()
             if text:
                 found = f"line {tb.tb_lineno}" + (f" of {code.co_name}()" if code.co_name != "<module>" else "") \

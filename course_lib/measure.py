@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from .config import latency_scale
+
 __all__ = ["LatencyStats", "measure", "timed", "HitCounter", "percentile"]
 
 
@@ -36,9 +38,14 @@ def percentile(sorted_values: list[int] | list[float], q: float) -> float:
 
 @dataclass
 class LatencyStats:
-    """Latency samples in nanoseconds (from ``time.perf_counter_ns``) and their summary."""
+    """Latency samples in nanoseconds (from ``time.perf_counter_ns``) and their summary.
+
+    ``scale`` is the latency scale (``COURSE_LATENCY_SCALE``) the samples were measured at: the
+    charts say it, since at 0.01 a simulated 100 ms query takes 1 ms.
+    """
 
     samples_ns: list[int] = field(default_factory=list)
+    scale: float = field(default_factory=latency_scale)
 
     def add(self, nanoseconds: int) -> None:
         self.samples_ns.append(int(nanoseconds))

@@ -155,7 +155,8 @@ def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None
                    f"of the lesson's sections. Latencies are scaled down for grading (x{GRADING_LATENCY_SCALE:g}: a "
                    "100 ms query takes 1 ms), so the grading sandbox's own fixed costs, a millisecond or a few "
                    "(most on a run's first call), weigh more than in your notebook: compare bars of the same "
-                   "chart, and read the ratios in your notebook's charts.</p>")
+                   "chart, and read the ratios in your notebook's charts. A chart of times says under it the "
+                   "scale they were measured at.</p>")
         for title, pngs in figures.items():
             out.append(f"<h3>{_esc(title)}</h3>")
             out += [f"<img alt='chart: {_esc(title)}' src='data:image/png;base64,{png}'>" for png in pngs]

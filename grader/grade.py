@@ -136,7 +136,20 @@ def _answer_problem(ex_id: str, record: dict[str, Any] | None, limits: Limits) -
                           "cell, so nothing in it was defined; fix that line and run the cell again")
     if ename == "NotImplementedError":
         return None  # the stub itself: the check says so in its own words
-    return "failed", f"your answer cell {ex_id!r} raised {ename} when it ran: {evalue}; the check then said: {{check}}"
+    where = f" on line {record['lineno']}" if record.get("lineno") else ""
+    return "failed", (f"your answer cell {ex_id!r} raised {ename}{where} when it ran: {evalue}; the check then "
+                      "said: {check}")
+
+
+def _test_failure(record: dict[str, Any]) -> str:
+    """What a failed test cell said, with the learner's line when the error came from their code.
+
+    >>> _test_failure({"ename": "KeyError", "evalue": "'x'", "where": "answer cell 'read', line 3: return c[x]"})
+    "KeyError: 'x' (raised by your code at answer cell 'read', line 3: return c[x])"
+    """
+    message = f"{record.get('ename', 'Error')}: {record.get('evalue', '')}"
+    where = record.get("where")
+    return message + (f" (raised by your code at {where})" if isinstance(where, str) and where else "")
 
 
 def _culprit(assembly_cells: list[GradedCell], outcome: RunOutcome) -> str | None:
@@ -236,13 +249,12 @@ def grade_notebook(
         elif record["status"] == "ok":
             exercises.append(ExerciseResult(ex_id, cell.points, cell.points, "passed"))
         elif problem is not None:
-            check = f"{record.get('ename', 'Error')}: {record.get('evalue', '')}"
+            check = _test_failure(record)
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, problem[0],
                                             problem[1].replace("{check}", check)))
         else:
             status = "timed_out" if record["status"] == "timeout" else "failed"
-            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, status,
-                                            f"{record.get('ename', 'Error')}: {record.get('evalue', '')}"))
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, status, _test_failure(record)))
     tampered = changes(source_nb, submission_nb)
     notes = list(assembly.notes)
     if tampered:

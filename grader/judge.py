@@ -44,7 +44,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from course_lib.checks import passed_by_reference
+from course_lib.checks import carry_learner_line, learner_line, passed_by_reference
 
 from .protocol import COURSE_FILENAME, TESTS_FILENAME, CellTimeout, load_grading_profile, timeout_record
 from .rpc import ChannelClosed, Endpoint, JudgePolicy, RemoteError
@@ -52,7 +52,7 @@ from .rpc import ChannelClosed, Endpoint, JudgePolicy, RemoteError
 if TYPE_CHECKING:
     from .redis_gateway import RedisProxy
 
-__all__ = ["main", "LearnerNamespace", "definitions", "identity"]
+__all__ = ["main", "LearnerNamespace", "definitions", "identity", "place_text"]
 
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -106,6 +106,19 @@ def definitions(source: str, *, whole: bool) -> list[ast.Module]:
     tree = ast.parse(source)
     keep = tree.body if whole else [n for n in tree.body if isinstance(n, _DEFINITIONS)]
     return [ast.Module(body=[n], type_ignores=[]) for n in keep]
+
+
+def place_text(place: dict[str, Any], labels: dict[str, str]) -> str:
+    """A place in the learner's code as the learner reads it.
+
+    >>> place_text({"cell": 5, "line": 3, "function": "get", "text": "return cache[x]"}, {"5": "answer cell 'read'"})
+    "answer cell 'read', line 3 (in get()): return cache[x]"
+    >>> place_text({"cell": 9, "line": 1, "function": "", "text": ""}, {})
+    'a cell of your notebook, line 1'
+    """
+    where = labels.get(str(place["cell"]), "a cell of your notebook")
+    text = f"{where}, line {place['line']}" + (f" (in {place['function']}())" if place["function"] else "")
+    return text + (f": {place['text']}" if place["text"] else "")
 
 
 def _interrupt(thread: threading.Thread) -> None:
@@ -174,6 +187,9 @@ class Judge:
             except BaseException:  # noqa: BLE001
                 message = "(the message could not be read)"
             record.update(status="error", ename=type(exc).__name__[:200], evalue=message)
+            where = learner_line(exc)  # an exception that came back from the learner's code: its line
+            if where and where not in message:
+                record["where"] = where
         return record
 
 
@@ -238,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     if init.get("redis_server"):
         gateway = _serve_redis(str(init["redis_server"]), str(init["redis_listen"]), time.monotonic() + 60)
     load_grading_profile()
+    labels = init.get("cells") if isinstance(init.get("cells"), dict) else {}
+    endpoint.on_place = lambda exc, place: carry_learner_line(exc, place_text(place, labels))
     judge = Judge(endpoint, set(init.get("learner_names", [])))
     out.write(json.dumps({"index": init.get("index"), "status": "ok",
                           "identity": identity(str(init.get("course_root", "")))}) + "\n")

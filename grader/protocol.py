@@ -133,6 +133,7 @@ class JudgeInit(TypedDict, total=False):
     seed: str | None
     course_root: str  # a path the judge must NOT see (it reports whether it does)
     index: str
+    cells: dict[str, str]  # index of each learner cell -> how messages name it ("your answer cell 'read'")
 
 
 class JudgeRequest(TypedDict, total=False):
@@ -153,6 +154,7 @@ class JudgeReply(TypedDict, total=False):
     skipped: int
     identity: dict[str, Any]  # the ready reply: the judge's uid, what it sees of the file system
     channel_closed: bool  # the learner's process went away or broke the channel while this cell ran
+    where: str  # the learner's cell and line an error of the tests came from (when the message lacks it)
 
 
 def mac(key: bytes, record: dict[str, Any]) -> str:

@@ -121,6 +121,29 @@ class RemoteError(Exception):
         self.type_name, self.message = type_name, message
 
 
+def _one_line(text: Any, limit: int) -> str:
+    """``text`` as one printable line of at most ``limit`` characters ('' for anything but a str)."""
+    if type(text) is not str:
+        return ""
+    return " ".join("".join(c if c.isprintable() else " " for c in text[: limit * 4]).split())[:limit]
+
+
+def _place(at: Any) -> dict[str, Any] | None:
+    """Where the peer says its exception was raised, checked: ``{"cell", "line", "function", "text"}`` or None.
+
+    >>> _place({"cell": 4, "line": 2, "function": "get", "text": "  return cache[x]\\n"})
+    {'cell': 4, 'line': 2, 'function': 'get', 'text': 'return cache[x]'}
+    >>> _place({"cell": "4", "line": 2}) is None, _place([1, 2]) is None
+    (True, True)
+    """
+    if type(at) is not dict or type(at.get("cell")) is not int or type(at.get("line")) is not int:
+        return None
+    if not (0 <= at["cell"] < 1_000_000 and 0 < at["line"] < 1_000_000):
+        return None
+    return {"cell": at["cell"], "line": at["line"], "function": _one_line(at.get("function", ""), 80),
+            "text": _one_line(at.get("text", ""), 160)}
+
+
 def _kind(obj: Any) -> str:
     if isinstance(obj, type):
         return "class"
@@ -221,6 +244,10 @@ class Endpoint:
         self.sock, self.policy, self.name, self.on_close = sock, policy, name, on_close
         self.root = root  # answers lookup(name) from the peer
         self.by_reference: Callable[[Any], bool] = lambda value: False  # lists/dicts/sets not to copy
+        # Where an exception this side sends was raised in its own code (a learner's cell and line), and
+        # what to do with such a place when the peer's exception arrives: see _describe and _exception.
+        self.locate: Callable[[BaseException], dict[str, Any] | None] = lambda exc: None
+        self.on_place: Callable[[BaseException, dict[str, Any]], None] = lambda exc, place: None
         self.requests = 0  # sent so far (the cost of a test, for authors)
         self._send_lock = threading.Lock()
         self._close_lock = threading.Lock()
@@ -645,6 +672,12 @@ class Endpoint:
                 return ProtocolError("an error that names an object that is not this side's exception")
             return original
         exc = self._rebuild(err)
+        place = _place(err.get("at"))
+        if place is not None:
+            try:
+                self.on_place(exc, place)
+            except Exception:  # noqa: BLE001 - a place is a courtesy to the reader; it never changes the error
+                pass
         if type(err.get("x")) is int:
             try:
                 exc.__dict__["_rpc_origin"] = (id(self), err["x"])
@@ -729,6 +762,12 @@ class Endpoint:
                     err["args"] = self.encode(tuple(exc.args))
             except Exception:  # noqa: BLE001
                 pass
+        try:
+            place = self.locate(exc)
+        except Exception:  # noqa: BLE001 - no place rather than no reply
+            place = None
+        if place is not None:
+            err["at"] = place
         exc.__traceback__ = None  # kept for the channel's life: not its frames
         err["x"] = self._export(exc)["r"]
         return err

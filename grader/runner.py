@@ -38,6 +38,7 @@ import hashlib
 import hmac
 import io
 import json
+import linecache
 import os
 import re
 import signal
@@ -52,7 +53,7 @@ from .strict import EQ_NAME, NE_NAME, rewrite_comparisons, strict_eq, strict_ne
 
 _AST_ONLY = 0x400  # ast.PyCF_ONLY_AST
 
-__all__ = ["main"]
+__all__ = ["main", "learner_place"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MAX_DISPLAY_OUTPUTS = 20  # display_data outputs kept per cell
@@ -97,9 +98,19 @@ def _limited_display(data: dict[str, Any], budget: int) -> dict[str, Any]:
     return clean
 
 
-def _make_shell(outputs: list[dict[str, Any]], budget: int):
+def _make_shell(outputs: list[dict[str, Any]], budget: int, cell_of: dict[str, int], current: list[int | None]):
+    """The learner's IPython shell. ``cell_of`` gets the code name of each learner cell it compiles
+    (``current[0]``, the index of the cell running, or None for a course cell)."""
+    from IPython.core.compilerop import CachingCompiler
     from IPython.core.displaypub import DisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
+
+    class _CellCompiler(CachingCompiler):
+        def cache(self, transformed_code: str, number: int = 0, raw_code: str | None = None) -> str:
+            name = super().cache(transformed_code, number, raw_code)
+            if current[0] is not None:
+                cell_of[name] = current[0]
+            return name
 
     class _Publisher(DisplayPublisher):
         def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
@@ -114,7 +125,7 @@ def _make_shell(outputs: list[dict[str, Any]], budget: int):
 
     config = Config()
     config.HistoryManager.enabled = False  # no sqlite history file, no record of cells on disk
-    shell = InteractiveShell.instance(display_pub_class=_Publisher, config=config)
+    shell = InteractiveShell.instance(display_pub_class=_Publisher, compiler_class=_CellCompiler, config=config)
     quiet = lambda *args, **kwargs: None  # noqa: E731 - tracebacks are reported, never printed
     shell._showtraceback = quiet
     shell.showtraceback = quiet
@@ -122,11 +133,35 @@ def _make_shell(outputs: list[dict[str, Any]], budget: int):
     return shell
 
 
+def learner_place(exc: BaseException, cell_of: dict[str, int], only: int | None = None) -> dict[str, Any] | None:
+    """The innermost frame of a learner's cell in ``exc``'s traceback (of cell ``only``, if given).
+
+    ``{"cell": index, "line": n, "function": name, "text": the line}``, or None: what the learner
+    must look at when their code raised, sent with the exception to the judge (``grader.rpc``).
+    """
+    tb = exc.__traceback__
+    found = None
+    for _ in range(500):  # a recursion's traceback is long; its innermost learner frame is near the end
+        if type(tb) is not types.TracebackType:
+            break
+        code = tb.tb_frame.f_code
+        cell = cell_of.get(code.co_filename)
+        if cell is not None and (only is None or cell == only):
+            found = (cell, tb.tb_lineno or 0, code.co_name, code.co_filename)
+        tb = tb.tb_next
+    if found is None or found[1] <= 0:
+        return None
+    cell, line, function, filename = found
+    return {"cell": cell, "line": line, "function": "" if function == "<module>" else function,
+            "text": linecache.getline(filename, line).strip()[:200]}
+
+
 def _isinstance_syntax(exc: BaseException) -> bool:
     return isinstance(exc, SyntaxError) and type(exc).__module__ == "builtins"
 
 
-def _error_record(exc: BaseException, kind: str, timeout: float, full_traceback: bool) -> dict[str, Any]:
+def _error_record(exc: BaseException, kind: str, timeout: float, full_traceback: bool,
+                  place: dict[str, Any] | None = None) -> dict[str, Any]:
     if isinstance(exc, CellTimeout):
         return timeout_record(timeout, "an endless loop, or far too slow")
     try:
@@ -140,6 +175,8 @@ def _error_record(exc: BaseException, kind: str, timeout: float, full_traceback:
             record["evalue"] = _ANSI.sub("", str(exc.msg or ""))[:500]
         except BaseException:  # noqa: BLE001 - a learner may raise a SyntaxError of their own making
             pass
+    elif place is not None:  # the innermost line of this cell the error came through
+        record["lineno"] = place["line"]
     if kind != "tests" and full_traceback:  # a test cell's traceback would show hidden test code
         try:
             lines = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8)
@@ -217,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
     real_out, real_err = sys.stdout, sys.stderr
     outputs: list[dict[str, Any]] = []
     load_grading_profile()
-    shell = _make_shell(outputs, budget)
+    cell_of: dict[str, int] = {}  # code name -> index of the learner's cell it was compiled from
+    running: list[int | None] = [None]
+    shell = _make_shell(outputs, budget, cell_of, running)
     # Modules the tests import are imported now, before any learner code, and watched.
     watched: list[tuple[Any, dict[str, Any]]] = [(builtins, _callables(vars(builtins)))]
     for name in init.get("preload", []):
@@ -243,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
                 raise NameError(f"name {name!r} is not defined") from None
 
         endpoint = Endpoint(socket.socket(fileno=int(init["rpc_fd"])), Policy(), name="learner", root=lookup)
+        endpoint.locate = lambda exc: learner_place(exc, cell_of)
         # The tests' threads drive this process from the judge, where their sys.setswitchinterval cannot
         # reach: switch often here, so a race in the learner's code shows up as it would in one interpreter.
         sys.setswitchinterval(1e-4)
@@ -312,15 +352,17 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
                 namespace = None
             else:
                 before = _callables(user_ns) if kind == "course" else {}
+                running[0] = index if kind in ("answer", "learner") else None
                 _setitimer(signal.ITIMER_REAL, timeout)
                 try:
                     result = shell.run_cell(source, store_history=False, silent=False)
                 finally:
                     _setitimer(signal.ITIMER_REAL, 0)
+                    running[0] = None
                 exc = result.error_before_exec or result.error_in_exec
                 result = None
                 if exc is not None:
-                    record.update(_error_record(exc, kind, timeout, not guarded))
+                    record.update(_error_record(exc, kind, timeout, not guarded, learner_place(exc, cell_of, index)))
                 exc = None
                 if kind == "course":  # what a course cell binds (imports, helpers) the tests may rely on
                     for name, value in _callables(user_ns).items():

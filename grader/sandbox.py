@@ -46,7 +46,7 @@ from .redis_service import SOCKET as REDIS_SOCKET
 from .redis_service import ExternalRedis, RedisServer
 from .redis_urls import database_of, inside_url
 
-__all__ = ["Limits", "RunOutcome", "run_cells", "redact"]
+__all__ = ["Limits", "RunOutcome", "run_cells", "redact", "learner_cell_labels"]
 
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 MAX_JUDGE_BYTES = 16 * 1024 * 1024
@@ -199,6 +199,22 @@ def uses_redis(sources: list[str]) -> bool:
     return any("redis" in source.lower() for source in sources)
 
 
+def learner_cell_labels(cells: list[dict[str, Any]]) -> dict[str, str]:
+    """How messages name each of the learner's cells (by index): their answer cells, and cells they added.
+
+    >>> learner_cell_labels([{"kind": "course"}, {"kind": "answer", "grade_id": "read"}, {"kind": "learner"}])
+    {'1': "answer cell 'read'", '2': "the cell you added after answer cell 'read'"}
+    """
+    labels, after = {}, ""
+    for index, cell in enumerate(cells):
+        if cell.get("kind") == "answer":
+            after = f"answer cell {cell.get('grade_id')!r}"
+            labels[str(index)] = after
+        elif cell.get("kind") == "learner":
+            labels[str(index)] = f"the cell you added after {after}" if after else "a cell you added"
+    return labels
+
+
 def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str],
               judge: bool = False, learner_names: frozenset[str] = frozenset()) -> RunOutcome:
     """Run ``cells`` (dicts with 'source', 'kind', 'timeout', 'grade_id') in sandboxed processes.
@@ -255,7 +271,7 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
             judge_sock, learner_sock = socket.socketpair()
             judge_client = _JudgeClient(judge_sock, base_env, folders, limits, learner_names, uids["judge"],
                                         database_of(redis_url) if redis_url else 0, needs_redis,
-                                        learner_bind, redis_bind)
+                                        learner_bind, redis_bind, learner_cell_labels(cells))
             judge_sock.close()
             outcome.processes["judge"] = {"uid": judge_client.plan.uid, "sandboxed": judge_client.plan.mounted}
         key = secrets.token_bytes(32)
@@ -418,7 +434,7 @@ class _JudgeClient:
 
     def __init__(self, sock: socket.socket, env: dict[str, str], folders: dict[str, Path], limits: Limits,
                  learner_names: frozenset[str], uid: int | None, db: int, redis: bool,
-                 learner_bind: Bind, redis_bind: Bind) -> None:
+                 learner_bind: Bind, redis_bind: Bind, labels: dict[str, str]) -> None:
         home = folders["judge"]
         binds = [learner_bind, redis_bind] if redis else []
         self.plan = isolation_plan("judge", home, isolation=limits.isolation, disk_bytes=limits.disk_bytes,
@@ -426,7 +442,7 @@ class _JudgeClient:
         judge_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
         seed = _prepare_home(self.plan, home, judge_env)
         init: dict[str, Any] = {"learner_names": sorted(learner_names), "index": "ready", "seed": seed,
-                                "course_root": str(Path(__file__).resolve().parent.parent)}
+                                "course_root": str(Path(__file__).resolve().parent.parent), "cells": labels}
         if redis:
             server = self.plan.path(redis_bind) + "/" + REDIS_SOCKET
             judge_env["REDIS_URL"] = f"unix://{server}?db={db}"

@@ -35,6 +35,22 @@ def test_charts_render_headless_to_png(make, tmp_path):
     assert path.read_bytes().startswith(b"\x89PNG")
 
 
+def test_latency_charts_say_the_scale_their_times_were_measured_at(monkeypatch):
+    monkeypatch.setenv("COURSE_LATENCY_SCALE", "0.01")
+    graded = _stats()  # measured while grading: the scale is the stats' own, kept from when they were made
+    monkeypatch.delenv("COURSE_LATENCY_SCALE")
+    for fig in (charts.latency_percentiles(graded), charts.latency_distribution(graded),
+                charts.before_after(graded["no cache"], graded["cache"]),
+                charts.bar_chart({"request 1": 1.2}, ylabel="latency (ms)", scale=graded["cache"].scale)):
+        assert fig.get_supxlabel().replace("\n", " ") == ("times measured at latency scale x0.01 (COURSE_LATENCY_SCALE): every "
+                                       "simulated delay is 100x shorter than at real speed")
+    real = _stats()  # measured at real speed: nothing to say
+    assert charts.latency_percentiles(real).get_supxlabel() == ""
+    assert charts.bar_chart({"none": 100}, ylabel="database calls").get_supxlabel() == ""  # not times
+    mixed = charts.before_after(real["no cache"], graded["cache"])
+    assert mixed.get_supxlabel().replace("\n", " ").startswith("times measured at latency scales x1 and x0.01")
+
+
 def test_charts_reject_empty_or_mismatched_data():
     with pytest.raises(ValueError, match="nothing to draw"):
         charts.latency_percentiles({})

@@ -144,6 +144,45 @@ def test_a_crash_costs_only_its_own_exercise_and_says_why(course):
     assert "answer cell 'halve'" in halve.message and "exited with code 3" in halve.message, halve.message
 
 
+def test_a_crash_in_the_learners_code_names_their_cell_and_line_not_the_judges(course):
+    """Under the judge the learner's frames stay in their process: the place comes back with the error."""
+    result = course(lambda nb: setattr(nb.cells[4], "source",
+                                       "def halve(x):\n    table = {}\n    return table[x] / 2"))
+    halve = next(e for e in result.exercises if e.id == "halve")
+    assert halve.status == "failed", halve
+    assert "Called halve(4): it raised KeyError: 4, in your code at answer cell 'halve', line 3 (in halve()): " \
+           "return table[x] / 2" in halve.message, halve.message
+    assert "rpc.py" not in halve.message and "judge" not in halve.message
+
+
+def test_a_hidden_test_stopped_by_the_learners_code_names_their_line(course):
+    result = course(lambda nb: setattr(nb.cells[2], "source", "def double(x):\n    if x < 0:\n"
+                                       "        raise ValueError('negative')\n    return 2 * x"))
+    double = next(e for e in result.exercises if e.id == "double")
+    assert double.status == "failed" and double.message == (
+        "ValueError: negative (raised by your code at answer cell 'double', line 3 (in double()): "
+        "raise ValueError('negative'))"), double.message
+
+
+def test_a_cell_the_learner_added_is_named_after_the_answer_it_follows(course):
+    def edit(nb):
+        nb.cells[4].source = "def halve(x):\n    return helper(x)"
+        nb.cells.insert(5, new_code_cell("def helper(x):\n    return x.half()"))
+
+    halve = next(e for e in course(edit).exercises if e.id == "halve")
+    assert "at the cell you added after answer cell 'halve', line 2 (in helper()): return x.half()" in halve.message, \
+        halve.message
+
+
+def test_an_answer_cell_that_raises_when_it_runs_says_on_which_line(course):
+    result = course(lambda nb: setattr(nb.cells[4], "source",
+                                       "table = {}\nfactor = table['half']\ndef halve(x):\n    return x * factor"))
+    halve = next(e for e in result.exercises if e.id == "halve")
+    assert halve.status == "failed"
+    assert halve.message.startswith("your answer cell 'halve' raised KeyError on line 2 when it ran: 'half'"), \
+        halve.message
+
+
 def test_output_floods_are_cut(course):
     result = course(lambda nb: setattr(nb.cells[2], "source", "print('x' * 5_000_000)\ndef double(x):\n    return 2 * x"))
     record = next(c["record"] for c in result.cells if c["grade_id"] == "double")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.manifest import COURSE_ROOT
+from course_lib.manifest import COURSE_ROOT, load_course
 from grader.workspace import seed_workspace
 from tests.support import free_port, stop_server, wait_for_http
 
@@ -108,5 +108,19 @@ def test_lab_serves_the_workspace_as_a_learners_lab(tmp_path):
         assert missing.value.code == 404
         status, terminals = _get(f"http://127.0.0.1:{port}/api/terminals?token={token}")
         assert status == 200
+        # Validate (nbgrader's button posts here): a fresh lesson fails, each check by its message alone
+        lesson = load_course().lessons[0]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/assignments/validate", method="POST",
+            data=json.dumps({"path": f"{lesson.slug}/{lesson.notebook}"}).encode(),
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=300) as response:
+            reply = json.loads(response.read())
+        assert reply["success"], reply
+        failed = reply["value"]["failed"]
+        assert [f["source"] for f in failed] == [f"{e.id}: its check cell ({e.points:g} points)" for e in lesson.exercises]
+        for exercise, cell in zip(lesson.exercises, failed):
+            assert cell["raw_error"].startswith(f"✗ {exercise.id}: not done yet"), cell["raw_error"]
+            assert len(cell["raw_error"].splitlines()) <= 6 and "Traceback" not in cell["raw_error"]
     finally:
         stop_server(proc)

@@ -181,6 +181,32 @@ def test_exceptions_cross_by_type_and_the_tests_own_come_back_as_themselves(pair
         call(lambda: db.get_user(1))
 
 
+def test_an_exception_carries_the_place_its_side_located_checked_on_arrival(pair):
+    """The learner's side says where its exception was raised; the judge gets only a checked, short place."""
+    judge, learner, _ = pair
+    places = []
+    judge.on_place = lambda exc, place: places.append((type(exc), place))
+    boom = learner_fn(pair, "def boom():\n    raise KeyError('k')\n", "boom")
+    learner.locate = lambda exc: {"cell": 4, "line": 2, "function": "boom", "text": "raise KeyError('k')"}
+    with pytest.raises(KeyError):
+        boom()
+    assert places == [(KeyError, {"cell": 4, "line": 2, "function": "boom", "text": "raise KeyError('k')"})]
+    places.clear()
+    forged = {"cell": 1, "line": 7, "function": "f\x1b[2J" + "g" * 500, "text": "\r\n".join(["x"] * 5000)}
+    learner.locate = lambda exc: forged
+    with pytest.raises(KeyError):
+        boom()
+    (_, place), = places
+    assert place["function"].startswith("f [2J") and len(place["function"]) == 80 and "\x1b" not in place["function"]
+    assert len(place["text"]) == 160 and "\n" not in place["text"]
+    for bad in ({"cell": "1", "line": 2}, {"cell": 1, "line": 0}, {"cell": True, "line": 2}, [1, 2], "cell 1"):
+        places.clear()
+        learner.locate = lambda exc, bad=bad: bad
+        with pytest.raises(KeyError):
+            boom()
+        assert places == []  # no place, the same error
+
+
 def test_the_learner_may_use_only_the_public_api_of_the_tests_objects(pair):
     probe = learner_fn(pair, "def probe(obj, what):\n    try:\n        return repr(eval(what, {'obj': obj}))\n"
                              "    except Exception as e:\n        return type(e).__name__\n", "probe")

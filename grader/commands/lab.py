@@ -18,6 +18,7 @@ EXCHANGE_LAB = ("@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:course-l
 INSTRUCTOR_SERVER = ("nbgrader.server_extensions.formgrader",)
 EXCHANGE_SERVER = ("nbgrader.server_extensions.assignment_list", "nbgrader.server_extensions.course_list")
 DEFAULT_EXCHANGE = "/usr/local/share/nbgrader/exchange"
+LEARNER_SERVER = "grader.learner_validate"  # Validate's dialog shows each failed check's message
 
 
 def configured_exchange(workspace: Path) -> Path:
@@ -42,7 +43,8 @@ def write_learner_config(workspace: Path, *, exchange: bool) -> Path:
 
     The instructor extensions (Formgrader, Create Assignment) are off; the Assignments panel and the
     course list only when an exchange is configured and exists; terminals start the learner's shell
-    with the course's bin first on PATH (``grader.shell``); an (empty) nbgrader_config.py, so
+    with the course's bin first on PATH (``grader.shell``); Validate reports a failed check by its
+    message (``grader.learner_validate``); an (empty) nbgrader_config.py, so
     nbgrader's extensions do not warn that none was found.
     """
     folder = workspace / CONFIG_DIR
@@ -51,7 +53,8 @@ def write_learner_config(workspace: Path, *, exchange: bool) -> Path:
     off_server = INSTRUCTOR_SERVER + (() if exchange else EXCHANGE_SERVER)
     (folder / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {name: True for name in off_lab}}, indent=1))
-    server = {"ServerApp": {"jpserver_extensions": {name: False for name in off_server},
+    extensions = {**{name: False for name in off_server}, LEARNER_SERVER: True}
+    server = {"ServerApp": {"jpserver_extensions": extensions,
                             "terminado_settings": {"shell_command": [sys.executable, "-m", "grader.shell"]}}}
     (folder / "jupyter_server_config.json").write_text(json.dumps(server, indent=1))
     (folder / "nbgrader_config.py").write_text(

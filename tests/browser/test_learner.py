@@ -142,6 +142,21 @@ def test_terminal_runs_the_course_command_from_the_workspace(page, lab):
     expect(screen).not_to_contain_text("No module named")
 
 
+def validate_dialog(page: Page, expected: str, screenshot: str) -> str:
+    """Press Validate, wait for its dialog to show ``expected``; the dialog's text (checked short), then close it."""
+    page.locator(".jp-NotebookPanel .validate-button").first.click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text(expected, timeout=180_000)
+    text = dialog.locator("#validation-message").inner_text()
+    shot(page, screenshot)
+    assert "Traceback" not in text and "checks.py" not in text and "Check(" not in text, text  # no check source
+    for failed in text.split("The following cell failed:")[1:]:  # what one failed check shows
+        assert len([line for line in failed.splitlines() if line.strip()]) < 10, failed
+    dialog.locator("button.jp-mod-accept").click()
+    expect(dialog).to_have_count(0)
+    return text
+
+
 def insert_cell_at_end(page: Page, code: str):
     cells = page.locator(".jp-NotebookPanel .jp-Cell")
     cells.last.click()
@@ -191,6 +206,9 @@ def test_grading_from_the_notebook_wrong_then_right(page, lab):
 
     grade = insert_cell_at_end(page, "from course_lib import check_all\ncheck_all()")
     save(page)
+    text = validate_dialog(page, f"✗ {first.id}: check failed", "learner-validate-wrong")  # nbgrader's button
+    assert f"{first.id}: its check cell ({first.points:g} points)" in text and f'hint("{first.id}")' in text
+    grade.locator(".cm-content").click()
     page.keyboard.press("Control+Enter")
     report = grade.locator(".course-report")
     expect(report).to_be_visible(timeout=240_000)
@@ -239,13 +257,12 @@ def test_run_all_on_a_fresh_lesson_reaches_the_last_cell(page, lab, lesson):
     todo.first.scroll_into_view_if_needed()
     expect(todo.first).to_contain_text("not done yet", timeout=30_000)
     shot(page, f"learner-run-all-fresh-not-done-yet-{lesson.slug[:2]}")
-    # Validate still fails the unfinished exercises, with each check's message, not its traceback
-    page.locator(".jp-NotebookPanel .validate-button").first.click()
-    dialog = page.locator(".jp-Dialog")
-    expect(dialog).to_contain_text(f"{lesson.exercises[0].id}: not done yet", timeout=180_000)
-    text = dialog.inner_text()
-    assert "Traceback" not in text and "checks.py" not in text and "Success" not in text
-    shot(page, f"learner-validate-fresh-{lesson.slug[:2]}")
+    # Validate still fails the unfinished exercises, each by its check's message: no source, no traceback
+    text = validate_dialog(page, f"{lesson.exercises[0].id}: not done yet", f"learner-validate-fresh-{lesson.slug[:2]}")
+    assert "Success" not in text
+    for exercise in lesson.exercises:
+        assert f"{exercise.id}: its check cell ({exercise.points:g} points)" in text
+        assert f"✗ {exercise.id}: not done yet" in text
 
 
 def test_every_lesson_of_the_manifest_opens_in_the_lab(browser, lab):
