@@ -170,8 +170,8 @@ class Cache:
 
 
 def equivalents(path: Path = EQUIVALENT_PATH) -> dict[str, str]:
-    """{mutant key: why it behaves exactly like the reference} from the checked-in list."""
+    """{mutant key: "equivalent: why" or "outside the interface: why"} from the checked-in list."""
     if not path.is_file():
         return {}
     data = tomllib.loads(path.read_text())
-    return {row["key"]: row["reason"] for row in data.get("mutant", [])}
+    return {row["key"]: f"{row.get('kind', 'equivalent')}: {row['reason']}" for row in data.get("mutant", [])}
