@@ -159,6 +159,29 @@ REJECTS_WHAT_JSON_MERGES = variant(
      "    def tagged(value):\n"),
 )
 
+# The function's __name__ with its module: two methods named get of two classes in one module share a key.
+NAME_INSTEAD_OF_QUALNAME = variant((_HEAD, 'head = f"{prefix}:{func.__module__}.{func.__name__}:v{version}:"'))
+
+# Only the GET is guarded: when the SET after a miss fails, the caller gets the Redis error.
+ONLY_GET_GUARDED = variant(("            try:\n                client.set(key, payload, ex=ttl)\n"
+                            "            except redis.RedisError:\n                wrapper.redis_errors += 1\n",
+                            "            client.set(key, payload, ex=ttl)\n"))
+
+# One try around read, compute and write: when the SET fails, the function runs a second time.
+ONE_TRY_RECOMPUTES = variant(
+    ("            try:\n                raw = client.get(key)\n            except redis.RedisError:\n"
+     "                wrapper.redis_errors += 1\n                return func(*args, **kwargs)\n"
+     "            if raw is not None:  # a miss is a missing key, whatever the cached result is\n"
+     "                return json.loads(raw)[\"v\"]\n"
+     "            result = func(*args, **kwargs)\n            payload = json.dumps({\"v\": result})\n"
+     "            try:\n                client.set(key, payload, ex=ttl)\n            except redis.RedisError:\n"
+     "                wrapper.redis_errors += 1\n            return result\n",
+     "            try:\n                raw = client.get(key)\n                if raw is not None:\n"
+     "                    return json.loads(raw)[\"v\"]\n                result = func(*args, **kwargs)\n"
+     "                client.set(key, json.dumps({\"v\": result}), ex=ttl)\n                return result\n"
+     "            except redis.RedisError:\n                wrapper.redis_errors += 1\n"
+     "                return func(*args, **kwargs)\n"))
+
 # (buggy answer, a piece of the message that shows the check meant for that bug caught it)
 BUGGY = [
     pytest.param(QUALNAME_WITHOUT_MODULE, "needs the function's __module__", id="qualname_without_module"),
@@ -171,6 +194,9 @@ BUGGY = [
     pytest.param(SET_THEN_EXPIRE, 'expected GET then one SET with its TTL', id="set_then_expire"),
     pytest.param(NO_FALLBACK, 'while Redis was down: it raised ConnectionError', id="no_fallback"),
     pytest.param(RETRIES_FUNCTION_ERRORS, 'never retried, never cached', id="retries_function_errors"),
+    pytest.param(NAME_INSTEAD_OF_QUALNAME, "not only its __name__", id="name_instead_of_qualname"),
+    pytest.param(ONLY_GET_GUARDED, "command 2 of 2 (SET) failed: the call raised", id="only_get_guarded"),
+    pytest.param(ONE_TRY_RECOMPUTES, "the function ran 2 times", id="one_try_recomputes"),
 ]
 
 # A class-based design: repr of the canonical bound arguments hashed with SHA-256, no envelope (a miss is
@@ -221,6 +247,53 @@ def redis_cache(client, *, prefix, ttl, version=1):
 '''
 
 
+# Written after the fault-injection and qualified-name tests, without looking at them again: keys hash the
+# pickled canonical call (protocol 4, so the type of every argument is kept), the module and qualname live in
+# a readable part of the key, and each Redis command goes through one helper that returns a sentinel.
+HASHED_PICKLE_WITH_GUARD = '''
+import hashlib
+import pickle
+
+_FAILED = object()
+
+
+def redis_cache(client, *, prefix, ttl, version=1):
+    def decorator(func):
+        signature = inspect.signature(func)
+        where = f"{prefix}:{func.__module__}:{func.__qualname__}:v{version}"
+
+        def guarded(wrapper, command, *args, **kwargs):
+            try:
+                return getattr(client, command)(*args, **kwargs)
+            except redis.RedisError:
+                wrapper.redis_errors += 1
+                return _FAILED
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            canonical = []
+            for name, value in bound.arguments.items():
+                if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                    value = sorted(value.items())
+                canonical.append((name, value))
+            key = f"{where}:{hashlib.sha256(pickle.dumps(canonical, protocol=4)).hexdigest()}"
+            raw = guarded(wrapper, "get", key)
+            if raw is _FAILED:
+                return func(*args, **kwargs)
+            if raw is not None:
+                return json.loads(raw)[0]
+            result = func(*args, **kwargs)
+            guarded(wrapper, "set", key, json.dumps([result]), ex=ttl)
+            return result
+
+        wrapper.redis_errors = 0
+        return wrapper
+    return decorator
+'''
+
+
 @pytest.mark.parametrize(("code", "message"), BUGGY)
 def test_buggy_decorators_lose_the_points(grade_lesson, code, message):
     result = grade_lesson(LESSON, {EX: code})
@@ -242,4 +315,15 @@ def test_class_based_design_gets_full_marks(grade_lesson):
 @pytest.mark.redis_server
 def test_class_based_design_gets_full_marks_on_real_redis(grade_lesson, redis_url):
     result = grade_lesson(LESSON, {EX: CLASS_BASED}, redis_url=redis_url)
+    assert result.status == "graded" and result.score == result.max_score, details(result)
+
+
+def test_hashed_pickle_design_gets_full_marks(grade_lesson):
+    result = grade_lesson(LESSON, {EX: HASHED_PICKLE_WITH_GUARD})
+    assert result.status == "graded" and result.score == result.max_score, details(result)
+
+
+@pytest.mark.redis_server
+def test_hashed_pickle_design_gets_full_marks_on_real_redis(grade_lesson, redis_url):
+    result = grade_lesson(LESSON, {EX: HASHED_PICKLE_WITH_GUARD}, redis_url=redis_url)
     assert result.status == "graded" and result.score == result.max_score, details(result)

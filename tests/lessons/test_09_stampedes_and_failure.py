@@ -709,6 +709,147 @@ class ResilientCache:
         return value
 '''
 
+# Only the GET is guarded: when the SET after a miss fails, the request fails although the loader answered.
+FALLBACK_ONLY_GET_GUARDED = '''
+class ResilientCache:
+    def __init__(self, r, *, prefix="lesson09:rc:", ttl=300, monitor=None):
+        self.r, self.prefix, self.ttl, self.monitor, self.errors = r, prefix, ttl, monitor, 0
+        self._lock = threading.Lock()
+
+    def _error(self):
+        with self._lock:
+            self.errors += 1
+        if self.monitor is not None:
+            self.monitor.record_error()
+
+    def get(self, key, loader):
+        try:
+            raw = self.r.get(self.prefix + key)
+        except redis.RedisError:
+            self._error()
+            return loader()
+        if raw is not None:
+            if self.monitor is not None:
+                self.monitor.record_hit()
+            return json.loads(raw)
+        if self.monitor is not None:
+            self.monitor.record_miss()
+        value = loader()
+        self.r.set(self.prefix + key, json.dumps(value), ex=self.ttl)  # BUG: a failed SET reaches the caller
+        return value
+'''
+
+# One try around read, load and write (catching only Redis errors): when the SET fails, the loader runs again.
+FALLBACK_ONE_TRY_RELOADS = '''
+class ResilientCache:
+    def __init__(self, r, *, prefix="lesson09:rc:", ttl=300, monitor=None):
+        self.r, self.prefix, self.ttl, self.monitor, self.errors = r, prefix, ttl, monitor, 0
+        self._lock = threading.Lock()
+
+    def get(self, key, loader):
+        try:
+            raw = self.r.get(self.prefix + key)
+            if raw is not None:
+                if self.monitor is not None:
+                    self.monitor.record_hit()
+                return json.loads(raw)
+            if self.monitor is not None:
+                self.monitor.record_miss()
+            value = loader()
+            self.r.set(self.prefix + key, json.dumps(value), ex=self.ttl)
+            return value
+        except redis.RedisError:  # BUG: the SET failed after loader() answered, and loader() runs again
+            with self._lock:
+                self.errors += 1
+            if self.monitor is not None:
+                self.monitor.record_error()
+            return loader()
+'''
+
+# Written after the fault-injection tests, without looking at them again: what happened in a request is
+# collected as it goes and reported once at the end (also when the loader raises).
+FALLBACK_TALLIES_EVENTS = '''
+_DOWN = object()
+
+
+class ResilientCache:
+    def __init__(self, r, *, prefix="lesson09:rc:", ttl=300, monitor=None):
+        self.r, self.prefix, self.ttl, self.monitor = r, prefix, ttl, monitor
+        self._lock = threading.Lock()
+        self._errors = 0
+
+    @property
+    def errors(self):
+        with self._lock:
+            return self._errors
+
+    def _tally(self, events):
+        with self._lock:
+            self._errors += events.count("error")
+        if self.monitor is not None:
+            for event in events:
+                getattr(self.monitor, "record_" + event)()
+
+    def get(self, key, loader):
+        name, events = self.prefix + key, []
+        try:
+            try:
+                raw = self.r.get(name)
+            except redis.RedisError:
+                events.append("error")
+                raw = _DOWN
+            if raw is _DOWN:
+                return loader()
+            if raw is not None:
+                events.append("hit")
+                return json.loads(raw)
+            events.append("miss")
+            value = loader()
+            try:
+                self.r.set(name, json.dumps(value), ex=self.ttl)
+            except redis.RedisError:
+                events.append("error")
+            return value
+        finally:
+            self._tally(events)
+'''
+
+# Written after the whole-interface stress test, without looking at it again: lock-free counters, one deque
+# per kind (append and len are atomic in CPython), the counts read hits first so a ratio never exceeds 1.
+MONITOR_LOCK_FREE_DEQUES = '''
+from collections import deque as _deque
+
+
+class CacheMonitor:
+    def __init__(self):
+        self._events = {"hit": _deque(), "miss": _deque(), "error": _deque()}
+
+    hits = property(lambda self: len(self._events["hit"]))
+    misses = property(lambda self: len(self._events["miss"]))
+    errors = property(lambda self: len(self._events["error"]))
+
+    def record_hit(self):
+        self._events["hit"].append(None)
+
+    def record_miss(self):
+        self._events["miss"].append(None)
+
+    def record_error(self):
+        self._events["error"].append(None)
+
+    def _counts(self):
+        hits = self.hits
+        return hits, hits + self.misses + self.errors
+
+    def hit_ratio(self):
+        hits, total = self._counts()
+        return hits / total if total else 0.0
+
+    def should_alert(self, threshold=0.8, min_requests=100):
+        hits, total = self._counts()
+        return total >= max(1, min_requests) and hits / total < threshold
+'''
+
 # -- runs: (bug per exercise, or None) and the fragment of the failure message expected for each bug -------
 
 RUNS = [
@@ -751,6 +892,10 @@ RUNS = [
          "fallback": (FALLBACK_NONE_IS_A_MISS, "loader returning None")},
         id="09-stampedes-and-failure:lock-ignores-wait-timeout+sf-none-means-not-ready+xfetch-delta-on-wall-clock+fallback-none-is-a-miss",
     ),
+    pytest.param({"fallback": (FALLBACK_ONLY_GET_GUARDED, "command 2 of 2 (SET) failed: it raised")},
+                 id="09-stampedes-and-failure:fallback-only-get-guarded"),
+    pytest.param({"fallback": (FALLBACK_ONE_TRY_RELOADS, "the loader ran 2 times")},
+                 id="09-stampedes-and-failure:fallback-one-try-reloads"),
 ]
 
 
@@ -776,5 +921,20 @@ def test_other_correct_designs_get_full_marks(grade_lesson, slug):
         "cache-monitor": MONITOR_COUNTER_PROPERTIES,
         "fallback": FALLBACK_GUARDED_COMMANDS,
     })
+    assert result.status == "graded", result.detail
+    assert result.score == result.max_score, exercise_summary(result)
+
+
+def test_designs_written_after_the_new_tests_get_full_marks(grade_lesson):
+    """Alternatives written against the interface after the fault-injection and stress tests were added."""
+    result = grade_lesson(LESSON, {"cache-monitor": MONITOR_LOCK_FREE_DEQUES, "fallback": FALLBACK_TALLIES_EVENTS})
+    assert result.status == "graded", result.detail
+    assert result.score == result.max_score, exercise_summary(result)
+
+
+@pytest.mark.redis_server
+def test_designs_written_after_the_new_tests_get_full_marks_on_real_redis(grade_lesson, redis_url):
+    result = grade_lesson(LESSON, {"cache-monitor": MONITOR_LOCK_FREE_DEQUES, "fallback": FALLBACK_TALLIES_EVENTS},
+                          redis_url=redis_url)
     assert result.status == "graded", result.detail
     assert result.score == result.max_score, exercise_summary(result)

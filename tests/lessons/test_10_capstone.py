@@ -203,6 +203,17 @@ RESIL_WRITES_RAISE = variant(RESIL_SOLUTION, (  # the write succeeded, then the 
     """        self.r.delete(*keys)""",
 ))
 
+# Step 2's write-mark reads around the flight left unguarded (the reference itself, before the tests failed each
+# command in turn): when the GET of a write mark fails, the Redis error reaches the caller of get_user.
+RESIL_MARK_READS_UNGUARDED = variant(RESIL_SOLUTION, (
+    """        try:
+            return self._single_flight(key, load_and_store)
+        except redis.RedisError:  # step 2's write-mark reads around the flight failed: load once, never twice
+            self._count("errors")
+            return loaded[0] if loaded else loader()""",
+    """        return self._single_flight(key, load_and_store)""",
+))
+
 RESIL_FORGETS_FAILED_INVALIDATIONS = variant(RESIL_SOLUTION, (  # stale data served after recovery
     """        with self._pending_lock:
             self._pending.update(keys)
@@ -501,6 +512,10 @@ RUNS = [
     pytest.param(
         {INVAL: (INVAL_REWRITES_USER_FROM_FIELDS, "api.get_user(2) after api.update_user")},
         id="10-capstone:rewrites-user-from-fields",
+    ),
+    pytest.param(
+        {RESIL: (RESIL_MARK_READS_UNGUARDED, "failed: it raised ConnectionError")},
+        id="10-capstone:mark-reads-unguarded",
     ),
     pytest.param(
         {INVAL: (INVAL_DELETE_AFTER_WRITE_ONLY, "through the same layer: a get_user(8) that started after")},
