@@ -261,3 +261,23 @@ def test_formgrader_buttons_refuse_with_the_command_when_disabled(tmp_path):
         assert not (root / "grader-results").exists() and not (root / "feedback").exists()
     finally:
         stop_server(proc)
+
+
+def test_a_reference_run_the_grader_could_not_finish_is_graded_again(tmp_path):
+    """A stored reference result that crashed (e.g. the judge could not start) is not reused: the next
+    autograde grades the solution again instead of refusing the class with the old crash."""
+    from course_lib.manifest import load_course
+    from grader.autograde import grade_reference
+    from grader.results import REFERENCE, result_path
+
+    root = make_course(tmp_path)
+    lesson = load_course(root / "course_lib" / "course.toml").lesson(LESSON)
+    first = grade_reference(root, lesson)
+    assert first.status == "graded" and first.score == first.max_score
+    path = result_path(root, LESSON, REFERENCE)
+    record = json.loads(path.read_text())
+    record["result"].update(status="crashed", score=0)
+    path.write_text(json.dumps(record))
+    again = grade_reference(root, lesson)
+    assert again.status == "graded" and again.score == again.max_score, again.to_dict()
+    assert json.loads(path.read_text())["result"]["status"] == "graded"
