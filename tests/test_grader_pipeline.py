@@ -276,7 +276,7 @@ def test_bad_submissions_never_stop_the_batch(tmp_path):
         assert rows[name]["total"] == "" and rows[name]["status"] == f"incomplete: {LESSON}: {status[name]}", rows[name]
     grader(root, "report", LESSON, "--no-reference")
     report = (root / "reports" / "index.html").read_text()
-    assert re.search(rf"<tr><td>endless</td><td></td><td class='timed_out'>timed_out<br>/5.*?1 time-out\(s\)"
+    assert re.search(rf"<tr><td>endless</td><td></td><td class='timed_out'>timed_out<br>/5<br>"
                      rf".*?<td>&mdash;</td><td>incomplete: {LESSON}: timed_out</td></tr>", report), report
     assert cells["tampered"] == ("0", "3", "3")  # the real tests were restored and ran
     scores = gradebook_scores(root)
