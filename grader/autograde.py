@@ -378,7 +378,8 @@ def check_reference_solution(root: Path, lesson: Lesson, *, limits: Limits = Lim
 
 
 def grade_reference(root: Path, lesson: Lesson, *, limits: Limits = Limits(), redis_url: str | None = None) -> NotebookResult:
-    """The solution's own result (for the class report), stored and reused like a submission's."""
+    """The solution's own result (for the class report), stored and reused like a submission's; a stored run
+    that did not end ``graded`` (the grader itself crashed or timed out) is graded again."""
     import tempfile
 
     from .synthetic import write_submission
@@ -387,7 +388,7 @@ def grade_reference(root: Path, lesson: Lesson, *, limits: Limits = Limits(), re
     source, release = lesson.source_path(root), lesson.release_path(root)
     fp = fingerprint(source, release)
     record = load_record(path)
-    if record and record.get("fingerprint") == fp:
+    if record and record.get("fingerprint") == fp and record["result"].status == "graded":
         return record["result"]
     with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
         nb = write_submission(source, release, Path(tmp) / lesson.notebook)

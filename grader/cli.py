@@ -23,7 +23,7 @@ COMMANDS = (
     "lab", "check", "progress",  # learners
     "release", "students", "deadline", "collect", "import_submissions", "autograde", "feedback", "report", "export",
     "demo",  # instructors
-    "generate", "grade", "dev_check",  # course authors
+    "new_lesson", "generate", "grade", "dev_check",  # course authors
 )
 
 

@@ -5,7 +5,8 @@ without its notebooks, exercises whose ids or points disagree between the
 manifest and the notebook, cells without nbgrader ids, committed outputs,
 solutions leaking into the release, or a release that is not what
 ``solutions/`` generates; and the course standard: every lesson shows at least
-one chart (hints per exercise are enforced by the manifest loader itself).
+one chart (hints per exercise are enforced by the manifest loader itself), and no text that
+``new-lesson`` left for the author to write (``TODO(scaffold)``) remains.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 from course_lib.manifest import Lesson
 
 from .generate import generate_release
-from .notebooks import NotebookUnreadable, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+from .notebooks import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 
-__all__ = ["lesson_problems", "release_matches_source", "grading_problems"]
+__all__ = ["lesson_problems", "placeholder_problems", "release_matches_source", "grading_problems"]
 
 _LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 # a code cell draws a chart when it calls course_lib.charts or builds a matplotlib figure
@@ -78,9 +79,35 @@ def lesson_problems(root: Path, lesson: Lesson) -> list[str]:
     return problems
 
 
-def grading_problems(root: Path, lesson: Lesson) -> list[str]:
-    """Grade the solution (must score full marks) and the untouched release (must score 0)."""
-    from .autograde import ReferenceFails, check_reference_solution
+def placeholder_problems(root: Path, lesson: Lesson) -> list[str]:
+    """Text that ``new-lesson`` wrote for the author to replace (``TODO(scaffold)``), where it is still left."""
+    from .scaffold import PLACEHOLDER, test_file_path
+
+    problems = []
+    source = lesson.source_path(root)
+    try:
+        nb_cells = read_notebook(source).cells if source.is_file() else []
+    except NotebookUnreadable:
+        nb_cells = []  # lesson_problems says why
+    cells = [grade_id(c) or f"cell {i}" for i, c in enumerate(nb_cells)
+             if PLACEHOLDER in cell_text(c)]
+    if cells:
+        problems.append(f"{source}: {PLACEHOLDER} left in cell(s) {', '.join(cells)}")
+    fields = [f"lesson {lesson.slug} title"] if PLACEHOLDER in lesson.title else []
+    fields += [f"exercise {e.id} {what}" for e in lesson.exercises
+               for what, text in (("summary", e.summary), ("hints", " ".join(e.hints))) if PLACEHOLDER in text]
+    if fields:
+        problems.append(f"course_lib/course.toml: {PLACEHOLDER} left in {', '.join(fields)}")
+    tests = test_file_path(root, lesson.slug)
+    if tests.is_file() and PLACEHOLDER in tests.read_text(encoding="utf-8"):
+        problems.append(f"{tests}: {PLACEHOLDER} left (the buggy implementations and other designs to write)")
+    return problems
+
+
+def grading_problems(root: Path, lesson: Lesson) -> tuple[list[str], str]:
+    """Grade the solution (must score full marks) and the untouched release (must score 0); return the
+    problems and a line with both scores."""
+    from .autograde import ReferenceFails, check_reference_solution, grade_reference
     from .grade import grade_notebook
 
     problems = []
@@ -88,12 +115,14 @@ def grading_problems(root: Path, lesson: Lesson) -> list[str]:
         check_reference_solution(root, lesson)
     except ReferenceFails as exc:
         problems.append(str(exc).split("\nfix the test")[0])
+    solution = grade_reference(root, lesson)  # stored by the check above: not graded twice
     stub = grade_notebook(lesson.source_path(root), lesson.release_path(root))
     passing = [e.id for e in stub.exercises if e.score > 0]
     if passing:
         problems.append(f"{lesson.release_path(root)}: the unanswered stub already scores {stub.score:g} "
                         f"({', '.join(passing)}): those tests do not test the answer")
-    return problems
+    return problems, (f"graded: the solution {solution.score:g}/{solution.max_score:g} [{solution.status}], "
+                      f"the stub {stub.score:g}/{stub.max_score:g} [{stub.status}]")
 
 
 def release_matches_source(root: Path, lesson: Lesson) -> bool:

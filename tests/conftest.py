@@ -11,9 +11,9 @@ import time
 import pytest
 
 from course_lib.manifest import COURSE_ROOT, load_course
-from grader.grade import NotebookResult, grade_notebook
+from grader.grade import NotebookResult
+from grader.lesson_contract import grade_answers
 from grader.sandbox import Limits
-from grader.synthetic import write_submission
 from tests.support import free_port
 
 ROOT = COURSE_ROOT
@@ -75,10 +75,8 @@ def grade_lesson(tmp_path):
 
     def grade(lesson: str, answers: dict[str, str] | None = None, *, base: str = "solution",
               redis_url: str | None = None, limits: Limits = Limits(cell_timeout=60, notebook_timeout=240)) -> NotebookResult:
-        found = load_course().lesson(lesson)
-        submission = write_submission(found.source_path(ROOT), found.release_path(ROOT),
-                                      tmp_path / found.slug / found.notebook, answers, base=base)
-        return grade_notebook(found.source_path(ROOT), submission, redis_url=redis_url, limits=limits)
+        return grade_answers(ROOT, load_course().lesson(lesson), tmp_path, answers, base=base, redis_url=redis_url,
+                             limits=limits)
 
     return grade
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -271,6 +272,12 @@ def test_bad_submissions_never_stop_the_batch(tmp_path):
     assert cells["crasher"] == ("2", "0", "2")
     assert rows["crasher"]["total"] == "2" and rows["crasher"]["status"] == "complete"
     assert rows["good"]["total"] == "5" and rows["good"]["status"] == "complete"
+    for name in ("unreadable", "endless"):  # no total where a lesson could not be graded, and the status says why
+        assert rows[name]["total"] == "" and rows[name]["status"] == f"incomplete: {LESSON}: {status[name]}", rows[name]
+    grader(root, "report", LESSON, "--no-reference")
+    report = (root / "reports" / "index.html").read_text()
+    assert re.search(rf"<tr><td>endless</td><td></td><td class='timed_out'>timed_out<br>/5<br>"
+                     rf".*?<td>&mdash;</td><td>incomplete: {LESSON}: timed_out</td></tr>", report), report
     assert cells["tampered"] == ("0", "3", "3")  # the real tests were restored and ran
     scores = gradebook_scores(root)
     assert scores["unreadable"] == {"add-one-tests": None, "memo-square-tests": None}  # needs a manual grade

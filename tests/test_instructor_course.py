@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,24 @@ def nbgrader_export(root: Path, tmp: Path) -> dict[str, dict[str, str]]:
     assert proc.returncode == 0, proc.stderr
     with open(out, newline="") as handle:
         return {r["student_id"]: r for r in csv.DictReader(handle) if r["assignment"] == LESSON}
+
+
+def assert_all_agree_with_the_gradebook(root: Path, tmp: Path, rows: dict[str, dict[str, str]]) -> None:
+    """Per learner, the CSV's total, the report's total and the feedback page's score are nbgrader's own
+    (`nbgrader export` of the gradebook: score after the late penalty); a non-submitter has no page."""
+    theirs = nbgrader_export(root, tmp)
+    report = (root / "reports" / "index.html").read_text()
+    for name, row in rows.items():
+        score = float(theirs[name]["score"])
+        assert float(row["total"]) == score, (name, row, theirs[name])
+        assert float(row[f"{LESSON}:penalty"] or 0) == float(theirs[name]["late_submission_penalty"]), (name, row)
+        shown = re.search(rf"<tr><td>{name}</td>.*?<td>([\d.]+)/5</td><td>complete</td></tr>", report)
+        assert shown and float(shown.group(1)) == score, (name, shown and shown.group(0))
+        page = root / "feedback" / name / LESSON / "basics.html"
+        if row[f"{LESSON}:status"] == "not_submitted":
+            assert not page.exists() and float(row[f"{LESSON}:total"]) == 0 == score, name
+        else:
+            assert f"Score: {score:g} / 5" in page.read_text(), (name, score)
 
 
 def test_a_class_with_deadline_late_learner_manual_grade_non_submitter_and_regrade(tmp_path):
@@ -116,6 +135,7 @@ def test_a_class_with_deadline_late_learner_manual_grade_non_submitter_and_regra
     assert "Score: 0 / 5" in bob_page and "4m 53s after the due date" in bob_page and "late penalty: 5" in bob_page
 
     grader(root, "report", "--no-reference")
+    assert_all_agree_with_the_gradebook(root, tmp_path, rows)
     report = (root / "reports" / "index.html").read_text()
     assert "<h2>Learners</h2>" in report and "Carol Cedar" in report and "not_submitted" in report
     assert "late 4m 53s, penalty 5" in report and "submitted 2026-01-01 12:04 UTC" in report
@@ -159,8 +179,12 @@ def test_a_class_with_deadline_late_learner_manual_grade_non_submitter_and_regra
     assert rows["dave"]["total"] == "5" and rows["alice"]["total"] == "4" and rows["bob"]["total"] == "0"
     assert rows["dave"][f"{LESSON}:feedback"] == "stale" and rows["alice"][f"{LESSON}:feedback"] == "released"
     assert rows["carol"][f"{LESSON}:feedback"] == ""
-    theirs = nbgrader_export(root, tmp_path)
-    assert all(float(theirs[n]["score"]) == float(rows[n]["total"]) for n in rows)
+    grader(root, "feedback", "--release", "--exchange", str(exchange))
+    grader(root, "report", "--no-reference")
+    grader(root, "export", "--output", str(tmp_path / "grades3.csv"))
+    rows = read_csv(tmp_path / "grades3.csv")
+    assert all(rows[n][f"{LESSON}:feedback"] == ("" if n == "carol" else "released") for n in rows), rows
+    assert_all_agree_with_the_gradebook(root, tmp_path, rows)
 
 
 def test_commands_act_on_released_lessons_only(tmp_path):
@@ -237,3 +261,23 @@ def test_formgrader_buttons_refuse_with_the_command_when_disabled(tmp_path):
         assert not (root / "grader-results").exists() and not (root / "feedback").exists()
     finally:
         stop_server(proc)
+
+
+def test_a_reference_run_the_grader_could_not_finish_is_graded_again(tmp_path):
+    """A stored reference result that crashed (e.g. the judge could not start) is not reused: the next
+    autograde grades the solution again instead of refusing the class with the old crash."""
+    from course_lib.manifest import load_course
+    from grader.autograde import grade_reference
+    from grader.results import REFERENCE, result_path
+
+    root = make_course(tmp_path)
+    lesson = load_course(root / "course_lib" / "course.toml").lesson(LESSON)
+    first = grade_reference(root, lesson)
+    assert first.status == "graded" and first.score == first.max_score
+    path = result_path(root, LESSON, REFERENCE)
+    record = json.loads(path.read_text())
+    record["result"].update(status="crashed", score=0)
+    path.write_text(json.dumps(record))
+    again = grade_reference(root, lesson)
+    assert again.status == "graded" and again.score == again.max_score, again.to_dict()
+    assert json.loads(path.read_text())["result"]["status"] == "graded"

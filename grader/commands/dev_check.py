@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from ..course import course_root, lessons
-from ..course_check import grading_problems, lesson_problems, release_matches_source
+from ..course_check import grading_problems, lesson_problems, placeholder_problems, release_matches_source
 
 NAME = "dev-check"
 HELP = ("check that the manifest, solutions/ and notebooks/ agree (ids, points, no outputs, no leaks, releases up to "
-        "date), that each lesson has a chart and each exercise hints, and grade the solution (full marks) and the stub (0)")
+        "date), that each lesson has a chart and each exercise hints and no TODO(scaffold) is left, and grade the solution "
+        "(full marks) and the stub (0)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,10 +29,13 @@ def run(args: argparse.Namespace) -> int:
         found = lesson_problems(root, lesson)
         if not found and not args.skip_regenerate and not release_matches_source(root, lesson):
             found.append(f"notebooks/{lesson.slug} is not what solutions/{lesson.slug} generates: run `make generate`")
+        graded = ""
         if not found and not args.no_grade:
-            found += grading_problems(root, lesson)
+            grading, graded = grading_problems(root, lesson)
+            found += grading
+        found += placeholder_problems(root, lesson)
         problems += found
-        print(f"{'ok  ' if not found else 'FAIL'} {lesson.slug}")
+        print(f"{'ok  ' if not found else 'FAIL'} {lesson.slug}" + (f" ({graded})" if graded else ""))
     for problem in problems:
         print(f"  - {problem}")
     print(f"{len(chosen)} lesson(s) checked, {len(problems)} problem(s)")
