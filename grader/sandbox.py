@@ -426,7 +426,7 @@ class _JudgeClient:
         judge_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
         seed = _prepare_home(self.plan, home, judge_env)
         init: dict[str, Any] = {"learner_names": sorted(learner_names), "index": "ready", "seed": seed,
-                                "course_root": str(Path(__file__).resolve().parent.parent)}
+                                "course_root": str(Path(__file__).resolve().parent.parent), "uses_redis": redis}
         if redis:
             server = self.plan.path(redis_bind) + "/" + REDIS_SOCKET
             judge_env["REDIS_URL"] = f"unix://{server}?db={db}"
