@@ -403,7 +403,7 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
 
     start = time.monotonic()
     workers = max(1, workers or os.cpu_count() or 1)
-    runs = [_LessonRun(root, lesson, students, force) for lesson in lessons]
+    runs = [_LessonRun(root, lesson, students, force) for lesson in {lesson.slug: lesson for lesson in lessons}.values()]
     by_slug = {run.lesson.slug: run for run in runs}
     late = late_penalties(root)
     with tempfile.TemporaryDirectory(prefix="reference-") as scratch:
@@ -420,9 +420,10 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
                     run.summary.skipped.append(submission.student)
                     run.summary.statuses[result.status] += 1
                     run.summary.scores[submission.student] = result.score
-            total = sum(run.summary.total for run in live)
-            label = f"autograde {live[0].lesson.slug}" if len(live) == 1 else f"autograde {len(live)} lessons"
-            bar = ProgressBar(total, label, done=sum(len(r.stored) for r in live)) if progress and live else None
+            bar = None
+            if progress and live:
+                label = f"autograde {live[0].lesson.slug}" if len(live) == 1 else f"autograde {len(live)} lessons"
+                bar = ProgressBar(sum(run.summary.total for run in live), label, done=sum(len(r.stored) for r in live))
 
             def store(job: Job, result: NotebookResult) -> None:
                 run, student = by_slug[job.lesson], job.submission.student
@@ -442,7 +443,8 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
                 summary.scores[student] = result.score
                 summary.seconds = round(time.monotonic() - start, 2)
                 if bar:
-                    bar.advance(f"{job.lesson} {student}: {result.status} {result.score:g}/{result.max_score:g}")
+                    who = student if len(live) == 1 else f"{job.lesson} {student}"
+                    bar.advance(f"{who}: {result.status} {result.score:g}/{result.max_score:g}")
 
             def receive(job: Job, result: NotebookResult) -> None:
                 by_slug[job.lesson].receive(job, result, store)
