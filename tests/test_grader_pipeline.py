@@ -350,8 +350,9 @@ def test_import_refuses_only_the_entry_with_an_unusable_student_id(tmp_path):
     assert sorted(p.name for p in (root / "submitted").iterdir()) == ["alice", "bob"]
 
 
-def test_a_class_is_one_queue_and_a_broken_reference_refuses_only_its_own_lesson(tmp_path):
+def test_a_class_is_one_queue_and_a_broken_reference_refuses_only_its_own_lesson(tmp_path, monkeypatch):
     """Two lessons on one pool: the lesson whose solution fails its (typo'd) test stores nothing, the other is graded."""
+    monkeypatch.setenv("PATH", _env()["PATH"])  # nbgrader's gradebook set-up runs alembic from the venv
     from grader.autograde import autograde_lessons
     from grader.course import load
     from grader.synthetic import write_submission
