@@ -22,19 +22,26 @@ The lessons and the grader import from here:
   exercise back to its stub (``course_lib.notebook``).
 """
 
-from . import charts
+from importlib import import_module
+
+from . import charts  # matplotlib itself is imported when a chart is drawn
 from .checks import Check, CheckFailed, NotDoneYet, by_reference, result_by_reference
-from .clock import FakeClock
 from .config import latency_scale
 from .database import DatabaseError, SlowDatabase
-from .hanging_redis import HangingRedis, silent_server
 from .hints import hint
 from .manifest import load_course
 from .measure import HitCounter, LatencyStats, measure, timed
 from .notebook import check_all, install as _install_notebook_hooks, progress, reset_exercise
-from .redis_conn import RedisUnavailable, age_keys, clear_namespace, get_redis, is_embedded, redis_outage
-from .redis_memory import eviction_experiment, server_stats
 from .workloads import hot_key_bursts, optimal_hit_ratio, replay_hit_ratio, uniform, zipf
+
+# The names whose modules import redis and fakeredis (0.2-0.4 s) are imported when first used (PEP 562).
+_LAZY = {"FakeClock": "clock", "RedisUnavailable": "redis_conn", "age_keys": "redis_conn",
+         "clear_namespace": "redis_conn", "get_redis": "redis_conn", "is_embedded": "redis_conn",
+         "redis_outage": "redis_conn", "HangingRedis": "hanging_redis", "silent_server": "hanging_redis",
+         "eviction_experiment": "redis_memory", "server_stats": "redis_memory"}
+# Every submodule, for whoever must have them all loaded (the grader's runner watches them for tampering).
+SUBMODULES = ("charts", "checks", "clock", "config", "database", "hints", "manifest", "measure", "notebook",
+              "redis_conn", "workloads")
 
 __all__ = [
     "by_reference",
@@ -72,5 +79,18 @@ __all__ = [
     "uniform",
     "zipf",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'course_lib' has no attribute {name!r}")
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 _install_notebook_hooks()  # only in a learner's own Jupyter kernel: see course_lib.notebook

@@ -16,12 +16,13 @@ from __future__ import annotations
 import io
 import textwrap
 from pathlib import Path
-from typing import Mapping, Sequence
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .config import latency_scale
 from .measure import LatencyStats
+
+if TYPE_CHECKING:  # matplotlib is imported when a chart is drawn, not when course_lib is
+    from matplotlib.figure import Figure
 
 __all__ = [
     "latency_percentiles",
@@ -36,6 +37,13 @@ __all__ = [
 ]
 
 _COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A new constrained-layout figure; the first one drawn imports matplotlib (about 0.3 s)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def _require(series: Mapping, what: str) -> None:
@@ -77,7 +85,7 @@ def latency_percentiles(stats: Mapping[str, LatencyStats], *, title: str = "Late
                         log: bool = True) -> Figure:
     """Grouped bars of p50/p95/p99 (ms) for each named implementation."""
     _require(stats, "named LatencyStats")
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = _figure(7, 4)
     ax = fig.subplots()
     names = list(stats)
     width = 0.8 / 3
@@ -97,7 +105,7 @@ def latency_percentiles(stats: Mapping[str, LatencyStats], *, title: str = "Late
 def latency_distribution(stats: Mapping[str, LatencyStats], *, title: str = "Latency distribution") -> Figure:
     """Box plots (log scale) of every sample of each named implementation, side by side."""
     _require(stats, "named LatencyStats")
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = _figure(7, 4)
     ax = fig.subplots()
     data = [[ns / 1e6 for ns in s.samples_ns] or [float("nan")] for s in stats.values()]
     ax.boxplot(data, tick_labels=list(stats), showfliers=True)
@@ -110,7 +118,7 @@ def latency_distribution(stats: Mapping[str, LatencyStats], *, title: str = "Lat
 def before_after(before: LatencyStats, after: LatencyStats, *, labels: tuple[str, str] = ("no cache", "with cache"),
                  title: str = "Total time for the same requests") -> Figure:
     """Two bars: total time of the same request stream without and with a cache."""
-    fig = Figure(figsize=(5, 4), layout="constrained")
+    fig = _figure(5, 4)
     ax = fig.subplots()
     totals = [before.total_ms, after.total_ms]
     bars = ax.bar(labels, totals, color=_COLORS[:2])
@@ -124,7 +132,7 @@ def hit_ratio_curve(x: Sequence[float], series: Mapping[str, Sequence[float]], *
                     xlabel: str = "cache size (entries)", title: str = "Hit ratio") -> Figure:
     """Hit ratio (0-1) of each named policy against ``x``; ``ceiling`` is drawn dashed (e.g. Belady's optimum)."""
     _require(series, "named series of hit ratios")
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = _figure(7, 4)
     ax = fig.subplots()
     for i, (name, ys) in enumerate(series.items()):
         if len(ys) != len(x):
@@ -148,7 +156,7 @@ def bar_chart(values: Mapping[str, float], *, ylabel: str, title: str = "", log:
     were measured at (a ``LatencyStats.scale``, or ``latency_scale()``): the chart says it.
     """
     _require(values, "named value")
-    fig = Figure(figsize=(6, 4), layout="constrained")
+    fig = _figure(6, 4)
     ax = fig.subplots()
     bars = ax.bar(list(values), list(values.values()), color=_COLORS[: len(values)] or None)
     ax.bar_label(bars, labels=[f"{v:,.0f}" if float(v).is_integer() else f"{v:.3g}" for v in values.values()])

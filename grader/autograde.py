@@ -44,7 +44,8 @@ from .redis_urls import database_of, with_database
 from .results import REFERENCE, fingerprint, load_record, result_path, write_json_atomic
 from .sandbox import Limits
 
-__all__ = ["Submission", "AutogradeSummary", "find_submissions", "autograde_lesson", "grade_reference",
+__all__ = ["Submission", "Job", "AutogradeSummary", "find_submissions", "autograde_lessons", "autograde_lesson",
+           "grade_reference", "reference_problem",
            "record_in_gradebook", "STUDENT_ID", "ReferenceFails", "check_reference_solution", "late_penalties",
            "apply_late_penalty"]
 
@@ -72,6 +73,7 @@ class AutogradeSummary:
     changes: dict[str, tuple[float, float]] = field(default_factory=dict)  # regraded: student -> (before, after)
     changes_file: Path | None = None
     stale_feedback: list[str] = field(default_factory=list)  # released feedback that no longer matches
+    refused: str = ""  # why nothing was graded: the reference solution loses points with the current tests
 
 
 class ReferenceFails(RuntimeError):
@@ -231,14 +233,25 @@ def _grade_task(source: Path, submission: Submission, limits: Limits, redis_url:
     return _safe_grade(source, submission, limits, worker_redis_url(redis_url)).to_dict()
 
 
-def _run_pool(items: list[tuple[Submission, str]], workers: int, source: Path, limits: Limits,
-              redis_url: str | None, store: Callable[[Submission, str, NotebookResult], None],
-              task: Callable[..., dict[str, Any]] = _grade_task) -> list[tuple[Submission, str]]:
-    """Grade ``items`` on ``workers`` processes, storing each result as it comes; return the items whose
-    worker died (BrokenProcessPool) so the caller can retry them."""
-    if not items:
+@dataclass(frozen=True)
+class Job:
+    """One notebook in the class's queue: a learner's submission, or a lesson's reference solution."""
+
+    lesson: str  # the lesson's slug
+    source: Path  # the lesson's source notebook (solutions/), the hidden tests
+    submission: Submission
+    fingerprint: str
+
+
+def _run_pool(jobs: list[Job], workers: int, limits: Limits, redis_url: str | None,
+              store: Callable[[Job, NotebookResult], None], task: Callable[..., dict[str, Any]] = _grade_task,
+              dropped: Callable[[Job], bool] = lambda job: False) -> list[Job]:
+    """Grade ``jobs`` on ``workers`` processes in their order, storing each result as it comes; return the jobs
+    whose worker died (BrokenProcessPool) so the caller can retry them. A job for which ``dropped`` turns true
+    (its lesson's reference solution failed) is cancelled if it has not started yet."""
+    if not jobs:
         return []
-    lost: list[tuple[Submission, str]] = []
+    lost: list[Job] = []
     context = multiprocessing.get_context("spawn")
     databases = None
     if redis_url:  # one database per worker process, counted from the URL's own
@@ -250,131 +263,233 @@ def _run_pool(items: list[tuple[Submission, str]], workers: int, source: Path, l
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                initializer=_worker_init, initargs=(os.getpid(), databases))
     try:
-        futures = {pool.submit(task, source, sub, limits, redis_url): (sub, fp) for sub, fp in items}
+        futures = {pool.submit(task, job.source, job.submission, limits, redis_url): job for job in jobs}
         remaining = set(futures)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
             for future in finished:
-                submission, fp = futures[future]
+                job = futures[future]
+                if future.cancelled():
+                    continue
                 try:
                     result = NotebookResult.from_dict(future.result())
                 except BrokenProcessPool:
-                    lost.append((submission, fp))
+                    lost.append(job)
                     continue
-                store(submission, fp, result)
+                store(job, result)
+            for future in remaining:
+                if dropped(futures[future]):
+                    future.cancel()
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         for process in list(getattr(pool, "_processes", {}).values()):  # do not leave busy workers behind
             process.kill()
         raise
     pool.shutdown(wait=True)
-    return lost
+    return [job for job in lost if not dropped(job)]
 
 
-def autograde_lesson(root: Path, lesson: Lesson, *, workers: int | None = None, limits: Limits = Limits(),
-                     force: bool = False, students: list[str] | None = None, redis_url: str | None = None,
-                     progress: bool = True, on_stored: Callable[[str], None] | None = None,
-                     check_reference: bool = True) -> AutogradeSummary:
-    """Grade every submission of a lesson that is not graded yet; return what happened.
+def reference_problem(lesson: Lesson, reference: NotebookResult) -> str:
+    """Why the lesson's solution makes its tests unusable for grading ("" when it scores full marks)."""
+    if reference.status == "graded" and reference.score >= reference.max_score:
+        return ""
+    lost = [e for e in reference.exercises if e.score < e.points]
+    lines = [f"  {e.id}-tests ({e.status}, {e.score:g}/{e.points:g}): {e.message or reference.detail}" for e in lost]
+    return (f"{lesson.slug}: the reference solution (solutions/{lesson.slug}/{lesson.notebook}) scores "
+            f"{reference.score:g}/{reference.max_score:g} [{reference.status}] with the current tests, so nobody was "
+            f"graded:\n" + "\n".join(lines or [f"  {reference.detail}"]) +
+            f"\nfix the test (then `python -m grader dev-check {lesson.slug}`), or pass --skip-reference-check "
+            f"if the solution is meant to lose points")
 
-    Before grading anything, the reference solution is graded with the same tests (stored, so only
-    once per change of the lesson): if it loses points, ``ReferenceFails`` says which test and nothing
-    is graded. Regraded submissions whose score changed are listed in the summary and saved in
-    ``.grader/regrades/``; learners whose released feedback no longer matches are listed too.
+
+def _release_of(root: Path, lesson: Lesson) -> Path:
+    release = lesson.release_path(root)
+    if not release.is_file():
+        raise FileNotFoundError(f"{release} is missing: run `python -m grader release {lesson.slug}` (or "
+                                f"`generate`) so the solution can be checked before grading")
+    return release
+
+
+class _LessonRun:
+    """One lesson of a class run: what is stored, what is pending, and its reference solution's verdict.
+
+    Results of a lesson whose reference solution is still being graded are held, and stored only once
+    it scored full marks; if it did not, they are dropped and ``summary.refused`` says why.
     """
+
+    def __init__(self, root: Path, lesson: Lesson, students: list[str] | None, force: bool) -> None:
+        self.root, self.lesson = root, lesson
+        self.source = lesson.source_path(root)
+        if not self.source.is_file():
+            raise FileNotFoundError(f"{self.source}: the lesson's source notebook is missing")
+        submissions = find_submissions(root, lesson, students)
+        self.summary = AutogradeSummary(lesson.slug, total=len(submissions))
+        self.pending: list[Job] = []
+        self.stored: list[tuple[Submission, NotebookResult]] = []
+        for submission in submissions:
+            fp = fingerprint(self.source, submission.notebook, extra=submission.timestamp or "")
+            record = None if force else load_record(result_path(root, lesson.slug, submission.student))
+            if record and record.get("fingerprint") == fp:
+                self.stored.append((submission, record["result"]))
+            else:
+                self.pending.append(Job(lesson.slug, self.source, submission, fp))
+        self.before = {}
+        for job in self.pending:
+            old = load_record(result_path(root, lesson.slug, job.submission.student))
+            if old:
+                self.before[job.submission.student] = old["result"].score
+        self.reference: Job | None = None  # the reference solution, when it must be graded in this run
+        self.held: list[tuple[Job, NotebookResult]] = []
+        self.stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+    def plan_reference(self, scratch: Path) -> None:
+        """Take the reference's stored verdict, or queue the reference solution to be graded first."""
+        from .synthetic import write_submission
+
+        release = _release_of(self.root, self.lesson)
+        fp = fingerprint(self.source, release)
+        record = load_record(result_path(self.root, self.lesson.slug, REFERENCE))
+        if record and record.get("fingerprint") == fp:
+            self.summary.refused = reference_problem(self.lesson, record["result"])
+            return
+        notebook = write_submission(self.source, release, scratch / self.lesson.slug / self.lesson.notebook)
+        self.reference = Job(self.lesson.slug, self.source, Submission(REFERENCE, notebook.parent, notebook), fp)
+
+    def dropped(self, job: Job) -> bool:
+        return bool(self.summary.refused) and job is not self.reference
+
+    def receive(self, job: Job, result: NotebookResult, store: Callable[[Job, NotebookResult], None]) -> None:
+        """A result came back: the reference's verdict releases (or drops) what was held."""
+        if job is self.reference:
+            write_json_atomic(result_path(self.root, self.lesson.slug, REFERENCE), {
+                "student": REFERENCE, "lesson": self.lesson.slug, "fingerprint": job.fingerprint,
+                "result": result.to_dict()})
+            self.reference = None
+            self.summary.refused = reference_problem(self.lesson, result)
+            held, self.held = self.held, []
+            for item in held if not self.summary.refused else []:
+                store(*item)
+        elif self.summary.refused:
+            return
+        elif self.reference is not None:
+            self.held.append((job, result))
+        else:
+            store(job, result)
+
+    def save_changes(self) -> None:
+        self.summary.changes_file = self.root / ".grader" / "regrades" / f"{self.lesson.slug}-{self.stamp}.json"
+        write_json_atomic(self.summary.changes_file, {"lesson": self.lesson.slug, "at": self.stamp, "changes": {
+            s: {"before": b, "after": a} for s, (b, a) in sorted(self.summary.changes.items())}})
+
+
+def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None = None, limits: Limits = Limits(),
+                      force: bool = False, students: list[str] | None = None, redis_url: str | None = None,
+                      progress: bool = True, on_stored: Callable[[str], None] | None = None,
+                      check_reference: bool = True) -> list[AutogradeSummary]:
+    """Grade every submission of these lessons that is not graded yet, on one queue; one summary per lesson.
+
+    The whole class is one queue: the workers go from one lesson to the next without waiting for the slowest
+    submission of a lesson, and each lesson's reference solution (graded with the same tests, stored, so only
+    once per change of the lesson) is at the head of the queue rather than before it. A lesson whose reference
+    solution loses points stores nothing (``summary.refused`` says which test, and its queued submissions are
+    cancelled); the other lessons are graded. Regraded submissions whose score changed are listed in their
+    summary and saved in ``.grader/regrades/``; learners whose released feedback no longer matches are listed too.
+    """
+    import tempfile
+
     from nbgrader.api import Gradebook
 
     from .grades import class_grades, stale_feedback
 
     start = time.monotonic()
     workers = max(1, workers or os.cpu_count() or 1)
-    source = lesson.source_path(root)
-    if not source.is_file():
-        raise FileNotFoundError(f"{source}: the lesson's source notebook is missing")
-    submissions = find_submissions(root, lesson, students)
-    summary = AutogradeSummary(lesson.slug, total=len(submissions), workers=workers)
-    pending, stored = [], []
-    for submission in submissions:
-        fp = fingerprint(source, submission.notebook, extra=submission.timestamp or "")
-        record = None if force else load_record(result_path(root, lesson.slug, submission.student))
-        if record and record.get("fingerprint") == fp:
-            stored.append((submission, record["result"]))
-        else:
-            pending.append((submission, fp))
-    before = {}
-    for submission, _ in pending:
-        old = load_record(result_path(root, lesson.slug, submission.student))
-        if old:
-            before[submission.student] = old["result"].score
-    if pending and check_reference:
-        check_reference_solution(root, lesson, limits=limits, redis_url=redis_url)
+    runs = [_LessonRun(root, lesson, students, force) for lesson in {lesson.slug: lesson for lesson in lessons}.values()]
+    by_slug = {run.lesson.slug: run for run in runs}
     late = late_penalties(root)
-    ensure_assignment(root, lesson)
-    with Gradebook(db_url(root), course_id(root)) as gb:
-        for submission, result in stored:  # repairs a run killed between storing a result and the gradebook
-            _apply(root, lesson, gb, submission, result, late)
-            summary.skipped.append(submission.student)
-            summary.statuses[result.status] += 1
-            summary.scores[submission.student] = result.score
-        bar = ProgressBar(len(submissions), f"autograde {lesson.slug}", done=len(stored)) if progress else None
+    with tempfile.TemporaryDirectory(prefix="reference-") as scratch:
+        for run in runs:
+            if run.pending and check_reference:
+                run.plan_reference(Path(scratch))
+            if not run.summary.refused:
+                ensure_assignment(root, run.lesson)
+        live = [run for run in runs if not run.summary.refused]
+        with Gradebook(db_url(root), course_id(root)) as gb:
+            for run in live:  # repairs a run killed between storing a result and the gradebook
+                for submission, result in run.stored:
+                    _apply(root, run.lesson, gb, submission, result, late)
+                    run.summary.skipped.append(submission.student)
+                    run.summary.statuses[result.status] += 1
+                    run.summary.scores[submission.student] = result.score
+            bar = None
+            if progress and live:
+                label = f"autograde {live[0].lesson.slug}" if len(live) == 1 else f"autograde {len(live)} lessons"
+                bar = ProgressBar(sum(run.summary.total for run in live), label, done=sum(len(r.stored) for r in live))
 
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+            def store(job: Job, result: NotebookResult) -> None:
+                run, student = by_slug[job.lesson], job.submission.student
+                summary = run.summary
+                if student in run.before and run.before[student] != result.score:
+                    summary.changes[student] = (run.before[student], result.score)
+                    run.save_changes()  # before the result replaces the old one: a killed regrade keeps its changes
+                write_json_atomic(result_path(root, job.lesson, student), {
+                    "student": student, "lesson": job.lesson, "fingerprint": job.fingerprint,
+                    "timestamp": job.submission.timestamp, "graded_at": datetime.now(timezone.utc).isoformat(),
+                    "result": result.to_dict()})
+                if on_stored:
+                    on_stored(student)
+                _apply(root, run.lesson, gb, job.submission, result, late)
+                summary.graded_now[student] = result.status
+                summary.statuses[result.status] += 1
+                summary.scores[student] = result.score
+                summary.seconds = round(time.monotonic() - start, 2)
+                if bar:
+                    who = student if len(live) == 1 else f"{job.lesson} {student}"
+                    bar.advance(f"{who}: {result.status} {result.score:g}/{result.max_score:g}")
 
-        def save_changes() -> None:
-            summary.changes_file = root / ".grader" / "regrades" / f"{lesson.slug}-{stamp}.json"
-            write_json_atomic(summary.changes_file, {"lesson": lesson.slug, "at": stamp, "changes": {
-                s: {"before": b, "after": a} for s, (b, a) in sorted(summary.changes.items())}})
+            def receive(job: Job, result: NotebookResult) -> None:
+                by_slug[job.lesson].receive(job, result, store)
 
-        def store(submission: Submission, fp: str, result: NotebookResult) -> None:
-            if submission.student in before and before[submission.student] != result.score:
-                summary.changes[submission.student] = (before[submission.student], result.score)
-                save_changes()  # before the result replaces the old one: a killed regrade keeps its changes
-            write_json_atomic(result_path(root, lesson.slug, submission.student), {
-                "student": submission.student, "lesson": lesson.slug, "fingerprint": fp,
-                "timestamp": submission.timestamp, "graded_at": datetime.now(timezone.utc).isoformat(),
-                "result": result.to_dict()})
-            if on_stored:
-                on_stored(submission.student)
-            _apply(root, lesson, gb, submission, result, late)
-            summary.graded_now[submission.student] = result.status
-            summary.statuses[result.status] += 1
-            summary.scores[submission.student] = result.score
-            if bar:
-                bar.advance(f"{submission.student}: {result.status} {result.score:g}/{result.max_score:g}")
+            def dropped(job: Job) -> bool:
+                return by_slug[job.lesson].dropped(job)
 
-        try:
-            retry = _run_pool(pending, min(workers, max(1, len(pending))), source, limits, redis_url, store)
-            for item in retry:  # their worker died: grade each alone, so one bad submission cannot sink others
-                lost = _run_pool([item], 1, source, limits, redis_url, store)
-                for submission, fp in lost:
-                    detail = "the grading worker died twice while grading this submission"
-                    store(submission, fp, NotebookResult("crashed", _all_exercises(read_notebook(source), "not_run", detail),
-                                                         detail=detail))
-        finally:
-            if bar:
-                bar.close()
-    summary.stale_feedback = stale_feedback(root, class_grades(root, [lesson]), lesson.slug)
-    summary.seconds = round(time.monotonic() - start, 2)
+            jobs = [run.reference for run in live if run.reference] + [job for run in live for job in run.pending]
+            for run in runs:
+                run.summary.workers = min(workers, max(1, len(jobs)))
+            try:
+                retry = _run_pool(jobs, min(workers, max(1, len(jobs))), limits, redis_url, receive, dropped=dropped)
+                for job in retry:  # their worker died: grade each alone, so one bad submission cannot sink others
+                    for lost in _run_pool([job], 1, limits, redis_url, receive, dropped=dropped):
+                        detail = "the grading worker died twice while grading this submission"
+                        receive(lost, NotebookResult("crashed", _all_exercises(read_notebook(lost.source), "not_run",
+                                                                              detail), detail=detail))
+            finally:
+                if bar:
+                    bar.close()
+    for run in live:
+        if not run.summary.refused:
+            run.summary.stale_feedback = stale_feedback(root, class_grades(root, [run.lesson]), run.lesson.slug)
+    for run in runs:
+        run.summary.seconds = run.summary.seconds or round(time.monotonic() - start, 2)
+    return [run.summary for run in runs]
+
+
+def autograde_lesson(root: Path, lesson: Lesson, **options: Any) -> AutogradeSummary:
+    """Grade one lesson (``autograde_lessons`` with one lesson); ``ReferenceFails`` if its solution loses points."""
+    summary, = autograde_lessons(root, [lesson], **options)
+    if summary.refused:
+        raise ReferenceFails(summary.refused)
     return summary
 
 
 def check_reference_solution(root: Path, lesson: Lesson, *, limits: Limits = Limits(),
                              redis_url: str | None = None) -> NotebookResult:
     """Grade the solution; raise ReferenceFails naming each test it fails."""
-    if not lesson.release_path(root).is_file():
-        raise FileNotFoundError(f"{lesson.release_path(root)} is missing: run `python -m grader release "
-                                f"{lesson.slug}` (or `generate`) so the solution can be checked before grading")
+    _release_of(root, lesson)
     reference = grade_reference(root, lesson, limits=limits, redis_url=redis_url)
-    if reference.status == "graded" and reference.score >= reference.max_score:
-        return reference
-    lost = [e for e in reference.exercises if e.score < e.points]
-    lines = [f"  {e.id}-tests ({e.status}, {e.score:g}/{e.points:g}): {e.message or reference.detail}" for e in lost]
-    raise ReferenceFails(
-        f"{lesson.slug}: the reference solution (solutions/{lesson.slug}/{lesson.notebook}) scores "
-        f"{reference.score:g}/{reference.max_score:g} [{reference.status}] with the current tests, so nobody was "
-        f"graded:\n" + "\n".join(lines or [f"  {reference.detail}"]) +
-        f"\nfix the test (then `python -m grader dev-check {lesson.slug}`), or pass --skip-reference-check "
-        f"if the solution is meant to lose points")
+    problem = reference_problem(lesson, reference)
+    if problem:
+        raise ReferenceFails(problem)
+    return reference
 
 
 def grade_reference(root: Path, lesson: Lesson, *, limits: Limits = Limits(), redis_url: str | None = None) -> NotebookResult:

@@ -11,9 +11,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 from .assemble import assemble
 from .grade import NotebookResult
 from .notebooks import NotebookUnreadable, grade_id, is_answer, read_notebook
@@ -22,6 +19,8 @@ __all__ = ["autograded_notebook", "write_notebook_atomic"]
 
 
 def _outputs(record: dict[str, Any] | None) -> list[Any]:
+    import nbformat  # here, not at the top: the grader's commands start without nbformat
+
     if not record:
         return []
     outputs = [nbformat.from_dict(o) for o in record.get("outputs", []) if isinstance(o, dict)]
@@ -33,6 +32,8 @@ def _outputs(record: dict[str, Any] | None) -> list[Any]:
 
 def autograded_notebook(source_path: Path, submission_path: Path, result: NotebookResult) -> Any:
     """The notebook to write to ``autograded/<student>/<lesson>/``."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
     source_nb = read_notebook(source_path)
     try:
         submission_nb = read_notebook(submission_path)
@@ -76,6 +77,8 @@ def autograded_notebook(source_path: Path, submission_path: Path, result: Notebo
 
 
 def write_notebook_atomic(nb: Any, path: Path) -> None:
+    import nbformat
+
     from .results import write_text_atomic
 
     write_text_atomic(path, nbformat.writes(nbformat.from_dict(nb)))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
+if TYPE_CHECKING:  # nbformat (and jsonschema under it) is imported when a notebook is read
+    import nbformat
 
 __all__ = ["NotebookUnreadable", "read_notebook", "nbgrader_meta", "grade_id", "is_answer", "is_tests", "MAX_NOTEBOOK_BYTES", "cell_text"]
 
@@ -34,6 +35,8 @@ def read_notebook(path: str | Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES) -> n
         version = raw.get("nbformat") if isinstance(raw, dict) else None
         raise NotebookUnreadable(f"{path}: notebook format version {version!r} is not supported; "
                                  f"open and save it in JupyterLab 4 to convert it to version 4")
+    import nbformat
+
     try:
         nb = nbformat.from_dict(raw)
         nbformat.validate(nb, relax_add_props=True)

@@ -132,6 +132,7 @@ class JudgeInit(TypedDict, total=False):
     redis_db: int
     seed: str | None
     course_root: str  # a path the judge must NOT see (it reports whether it does)
+    uses_redis: bool  # some cell of the run mentions Redis: fakeredis's Lua is locked down before any runs
     index: str
     cells: dict[str, str]  # index of each learner cell -> how messages name it ("your answer cell 'read'")
 

@@ -190,6 +190,16 @@ def _chown_tree(root: Path, uid: int) -> None:
         os.chown(path, uid, uid)
 
 
+def draws_charts(sources: list[str]) -> bool:
+    """Whether a run may draw a chart: matplotlib (imported when a chart is drawn) is then imported by the runner
+    before the audit hook, which would refuse its native libraries later.
+
+    >>> draws_charts(["charts.show(fig)"]), draws_charts(["x = 1"])
+    (True, False)
+    """
+    return any(marker in source for source in sources for marker in ("charts", "matplotlib", "Figure", "pyplot"))
+
+
 def uses_redis(sources: list[str]) -> bool:
     """Whether a run needs a grading Redis server: any of its code mentions Redis.
 
@@ -278,8 +288,9 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
         init = {"key": key.hex(), "max_output_chars": limits.max_output_chars, "cell_timeout": limits.cell_timeout,
                 "guard": limits.isolation != "off", "scratch": learner.home, "deny": learner.deny,
                 "allow": learner.allow, "connect": connect,
-                "preload": ["course_lib"] if judge else _imports([str(c["source"]) for c in cells
-                                                                  if c.get("kind") == "tests"]),
+                "preload": (["course_lib"] if judge else _imports([str(c["source"]) for c in cells
+                                                                   if c.get("kind") == "tests"]))
+                + (["matplotlib.figure"] if draws_charts([str(c["source"]) for c in cells]) else []),
                 "seed": seed_inside}
         if learner_sock is not None:
             init["rpc_fd"] = learner_sock.fileno()
@@ -442,7 +453,8 @@ class _JudgeClient:
         judge_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
         seed = _prepare_home(self.plan, home, judge_env)
         init: dict[str, Any] = {"learner_names": sorted(learner_names), "index": "ready", "seed": seed,
-                                "course_root": str(Path(__file__).resolve().parent.parent), "cells": labels}
+                                "course_root": str(Path(__file__).resolve().parent.parent), "cells": labels,
+                                "uses_redis": redis}
         if redis:
             server = self.plan.path(redis_bind) + "/" + REDIS_SOCKET
             judge_env["REDIS_URL"] = f"unix://{server}?db={db}"

@@ -163,6 +163,17 @@ def test_replaced_test_helpers_are_restored_and_flagged_for_tests_in_the_kernel(
     assert any("builtins.repr" in n for n in result.notes)
 
 
+def test_a_course_lib_module_loaded_on_first_use_is_watched_too_for_tests_in_the_kernel(course):
+    """course_lib imports its Redis modules when first used: the runner still imports and snapshots them all."""
+    def in_kernel(nb):
+        nb.metadata["grader"] = {"tests": "kernel"}
+
+    result = course(RIGHT + "import course_lib.clock as _clock\n_clock.FakeClock.advance = lambda *a, **k: None\n",
+                    source_edit=in_kernel)
+    assert result.status == "tampered" and _scores(result)["double"] == ("passed", 2.0)
+    assert any("FakeClock.advance" in n for n in result.notes), result.notes
+
+
 @pytest.mark.parametrize("answer, detail", [
     ("import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'{\"index\": 2, \"status\": \"ok\", "
      "\"outputs\": []}\\n')\n    except OSError:\n        pass\n" + WRONG, "forged"),

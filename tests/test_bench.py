@@ -70,6 +70,8 @@ def test_grading_sections_on_the_fixture_course(tmp_path):
     assert grading["throughput"]["submissions"] == 1
     assert "nbgrader" in grading["throughput"]["variants"]
     assert grading["throughput"]["score_agreement"]["total"] == 1
+    assert "ours-class" in grading["throughput"]["variants"]  # the class in one command, one queue
+    assert grading["throughput"]["class_score_agreement"] == 1
     text = page.read_text(encoding="utf-8")
     assert "## 1. Grading throughput" in text and "### Where the time goes, per submission" in text
 

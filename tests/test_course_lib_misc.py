@@ -14,6 +14,25 @@ from course_lib.measure import LatencyStats
 def test_public_api_is_declared():
     for name in course_lib.__all__:
         assert hasattr(course_lib, name), name
+    assert set(course_lib.__all__) <= set(dir(course_lib))
+
+
+def test_heavy_libraries_are_imported_only_when_used():
+    """`import course_lib` (every lesson, the judge, the grader's commands) costs neither matplotlib nor Redis."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys, course_lib\n"
+             "heavy = ('matplotlib', 'fakeredis', 'redis', 'nbformat')\n"
+             "before = [m for m in heavy if m in sys.modules]\n"
+             "from course_lib import get_redis, charts\n"
+             "get_redis().set('k', 'v')\n"
+             "charts.bar_chart({'a': 1}, ylabel='n')\n"
+             "print(before, [m for m in heavy if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={**{k: v for k, v in os.environ.items() if k != "REDIS_URL"}, "MPLBACKEND": "Agg"}).stdout.strip()
+    assert out == "[] ['matplotlib', 'fakeredis', 'redis']", out
 
 
 def _stats():

@@ -75,6 +75,22 @@ def test_a_correct_submission_gets_every_point_and_its_chart(course):
     assert [f["after"] for f in result.figures] == ["chart"]
 
 
+def test_hypothesis_in_the_judge_runs_with_the_grading_profile(tmp_path):
+    """The judge imports hypothesis for the first cell that uses it, and then with the derandomized grading profile."""
+    source = _source_notebook()
+    source.cells[5].source += ("\nfrom hypothesis import settings\n"
+                               "assert settings.default.derandomize and settings.default.database is None, "
+                               "'hypothesis runs without the grading profile'")
+    path, out = tmp_path / "source.ipynb", tmp_path / "sub.ipynb"
+    nbformat.write(source, path)
+    nb = _release(source)
+    nb.cells[2].source = "def double(x):\n    return x + x"
+    nb.cells[4].source = "def halve(x):\n    return x / 2"
+    nbformat.write(nb, out)
+    result = grade_notebook(path, out, limits=FAST)
+    assert _statuses(result) == {"double": ("passed", 2.0), "halve": ("passed", 3.0)}, result.exercises
+
+
 def test_hidden_tests_run_and_their_message_is_reported(course):
     result = course(lambda nb: setattr(nb.cells[2], "source", "def double(x):\n    return abs(x) * 2"))
     assert _statuses(result) == {"double": ("failed", 0.0), "halve": ("passed", 3.0)}

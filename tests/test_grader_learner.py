@@ -212,20 +212,23 @@ def _dies_for_bob(source, submission, limits, redis_url):  # runs in a spawned w
 
 @pytest.mark.slow
 def test_a_dying_worker_loses_no_other_submission(tmp_path):
-    from grader.autograde import Submission, _run_pool
+    from grader.autograde import Job, Submission, _run_pool
     from grader.sandbox import Limits
 
-    items = [(Submission(name, tmp_path, tmp_path / "x.ipynb"), f"fp-{name}") for name in ("ann", "bob", "cy", "dee")]
+    jobs = [Job("lesson", tmp_path / "source.ipynb", Submission(name, tmp_path, tmp_path / "x.ipynb"), f"fp-{name}")
+            for name in ("ann", "bob", "cy", "dee")]
     stored = {}
-    lost = _run_pool(items, 2, tmp_path / "source.ipynb", Limits(), None,
-                     lambda sub, fp, result: stored.setdefault(sub.student, result.status), task=_dies_for_bob)
-    assert "bob" in [sub.student for sub, _ in lost] and "bob" not in stored
+
+    def store(job, result):
+        stored.setdefault(job.submission.student, result.status)
+
+    lost = _run_pool(jobs, 2, Limits(), None, store, task=_dies_for_bob)
+    assert "bob" in [job.submission.student for job in lost] and "bob" not in stored
     retried = []
-    for item in lost:  # as autograde_lesson does: each lost submission alone
-        retried += _run_pool([item], 1, tmp_path / "source.ipynb", Limits(), None,
-                             lambda sub, fp, result: stored.setdefault(sub.student, result.status), task=_dies_for_bob)
+    for job in lost:  # as autograde_lessons does: each lost submission alone
+        retried += _run_pool([job], 1, Limits(), None, store, task=_dies_for_bob)
     assert set(stored) == {"ann", "cy", "dee"} and set(stored.values()) == {"graded"}
-    assert [s.student for s, _ in retried] == ["bob"]  # graded alone, only the culprit is lost again
+    assert [job.submission.student for job in retried] == ["bob"]  # graded alone, only the culprit is lost again
 
 
 def test_feedback_sections_are_the_lessons_headings_and_messages_read_cleanly(monkeypatch):

@@ -311,16 +311,17 @@ def _report_database(source, submission, limits, redis_url):
 
 
 def test_parallel_workers_on_a_real_redis_each_get_their_own_database():
-    from grader.autograde import _run_pool
+    from grader.autograde import Job, Submission, _run_pool
     from grader.redis_urls import with_database
     from grader.sandbox import Limits
 
     assert with_database("redis://127.0.0.1:6379/0", 3) == "redis://127.0.0.1:6379/3"
     assert with_database("unix:///run/redis.sock?db=1", 2) == "unix:///run/redis.sock?db=2"
     seen = []
-    items = [(f"learner{i}", "fingerprint") for i in range(8)]
-    lost = _run_pool(items, 3, Path("source.ipynb"), Limits(), "redis://127.0.0.1:6379/5",
-                     lambda sub, fp, result: seen.append(result.detail), task=_report_database)
+    jobs = [Job("lesson", Path("source.ipynb"), Submission(f"learner{i}", Path("."), Path("x.ipynb")), "fingerprint")
+            for i in range(8)]
+    lost = _run_pool(jobs, 3, Limits(), "redis://127.0.0.1:6379/5",
+                     lambda job, result: seen.append(result.detail), task=_report_database)
     assert not lost and len(seen) == 8
     by_process: dict[str, set[str]] = {}
     for line in seen:
@@ -354,3 +355,36 @@ def test_import_refuses_only_the_entry_with_an_unusable_student_id(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "300 characters long (at most 128)" in proc.stdout and "imported 0 submission(s)" in proc.stdout
     assert sorted(p.name for p in (root / "submitted").iterdir()) == ["alice", "bob"]
+
+
+def test_a_class_is_one_queue_and_a_broken_reference_refuses_only_its_own_lesson(tmp_path, monkeypatch):
+    """Two lessons on one pool: the lesson whose solution fails its (typo'd) test stores nothing, the other is graded."""
+    monkeypatch.setenv("PATH", _env()["PATH"])  # nbgrader's gradebook set-up runs alembic from the venv
+    from grader.autograde import autograde_lessons
+    from grader.course import load
+    from grader.synthetic import write_submission
+
+    root = make_course(tmp_path)
+    lessons = load(root).lessons
+    assert [lesson.slug for lesson in lessons] == [LESSON, "02-fixture-more"]
+    for lesson in lessons:
+        for student in ("ann", "bob"):
+            write_submission(lesson.source_path(root), lesson.release_path(root),
+                             root / "submitted" / student / lesson.slug / lesson.notebook)
+    path = root / "solutions" / LESSON / NOTEBOOK  # a typo in a hidden test: the solution fails it
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) == "add-one-tests":
+            cell.source = "assert add_one(1) == 3, 'add_one(1) should be 3 (typo)'"
+    nbformat.write(nb, path)
+
+    first, second = autograde_lessons(root, lessons, workers=2, progress=False)
+    assert "add-one-tests" in first.refused and not first.graded_now and not first.scores
+    assert not list((root / "grader-results" / LESSON).glob("[!.]*.json")), "a learner was graded with a broken test"
+    assert not second.refused and second.graded_now == {"ann": "graded", "bob": "graded"}
+    assert second.scores == {"ann": 1.0, "bob": 1.0}
+    references = {p.parent.name for p in (root / "grader-results").glob("*/.reference.json")}
+    assert references == {LESSON, "02-fixture-more"}  # each lesson's reference was graded in the queue, and stored
+
+    again = autograde_lessons(root, lessons, workers=2, progress=False)  # the stored verdict refuses at once
+    assert "add-one-tests" in again[0].refused and again[1].skipped == ["ann", "bob"] and not again[1].graded_now

@@ -7,7 +7,7 @@ import os
 import sys
 from collections import Counter
 
-from ..autograde import ReferenceFails, autograde_lesson
+from ..autograde import autograde_lessons
 from ..course import course_root
 from ..isolation import describe
 from ..results import RESULTS_DIR
@@ -55,21 +55,22 @@ def run(args: argparse.Namespace) -> int:
     print(describe(limits.isolation, redis=bool(args.redis_url)), flush=True)
     overall: Counter = Counter()
     graded = skipped = 0
-    for lesson in chosen_lessons(args):
-        try:
-            summary = autograde_lesson(root, lesson, workers=args.workers, limits=limits, force=args.force,
-                                       students=args.students, redis_url=args.redis_url, progress=not args.quiet,
-                                       check_reference=not args.skip_reference_check)
-        except ReferenceFails as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+    lessons = chosen_lessons(args)
+    points = {lesson.slug: lesson.points for lesson in lessons}
+    summaries = autograde_lessons(root, lessons, workers=args.workers, limits=limits, force=args.force,
+                                  students=args.students, redis_url=args.redis_url, progress=not args.quiet,
+                                  check_reference=not args.skip_reference_check)
+    refused = [summary.refused for summary in summaries if summary.refused]
+    for summary in summaries:
+        if summary.refused:
+            continue
         overall += summary.statuses
         graded += len(summary.graded_now)
         skipped += len(summary.skipped)
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "no submissions"
         mean = (sum(summary.scores.values()) / len(summary.scores)) if summary.scores else 0
-        print(f"{lesson.slug}: {summary.total} submission(s): {statuses}; graded now {len(summary.graded_now)}, "
-              f"already done {len(summary.skipped)}; mean {mean:.2g}/{lesson.points:g}; "
+        print(f"{summary.lesson}: {summary.total} submission(s): {statuses}; graded now {len(summary.graded_now)}, "
+              f"already done {len(summary.skipped)}; mean {mean:.2g}/{points[summary.lesson]:g}; "
               f"{summary.seconds:.1f} s with {summary.workers} worker(s)")
         if summary.changes:
             print(f"  {len(summary.changes)} score(s) changed by this regrade (before -> after): "
@@ -77,10 +78,14 @@ def run(args: argparse.Namespace) -> int:
                   + f"; saved in {rel(summary.changes_file, root)}")
         if summary.stale_feedback:
             print(f"  released feedback is stale for {len(summary.stale_feedback)} learner(s): "
-                  f"{', '.join(summary.stale_feedback)}; rerun `python -m grader feedback {lesson.slug} --release`")
+                  f"{', '.join(summary.stale_feedback)}; rerun `python -m grader feedback {summary.lesson} --release`")
         if not summary.total:
-            print(f"  (no submitted/*/{lesson.slug}/ folders: run `python -m grader collect {lesson.slug}` "
-                  f"or `python -m grader import {lesson.slug} PATH`)")
+            print(f"  (no submitted/*/{summary.lesson}/ folders: run `python -m grader collect {summary.lesson}` "
+                  f"or `python -m grader import {summary.lesson} PATH`)")
+    for problem in refused:
+        print(f"error: {problem}", file=sys.stderr)
+    if refused:
+        return 1
     problems = sum(n for s, n in overall.items() if s not in ("graded",))
     print(f"done: {graded} graded now, {skipped} already graded"
           + (f"; {problems} need a look (not 'graded': see the status column of `python -m grader export`)"
