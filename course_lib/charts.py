@@ -58,6 +58,7 @@ def scale_note(fig: Figure, scale: float | Sequence[float] | None = None) -> Fig
     The charts of ``LatencyStats`` call it themselves; call it for a figure of your own that shows
     times measured on the course's simulated services.
 
+    >>> from matplotlib.figure import Figure
     >>> fig = scale_note(Figure(), 0.01)
     >>> fig.get_supxlabel().replace("\\n", " ")  # wrapped to the figure's width
     'times measured at latency scale x0.01 (COURSE_LATENCY_SCALE): every simulated delay is 100x shorter than at real speed'
