@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .assemble import STUB, GradedCell, assemble, bound_names
+from .isolation import PACKAGE_ROOT
 from .notebooks import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 from .sandbox import Limits, RunOutcome, run_cells
 from .tamper import changes
@@ -73,6 +74,9 @@ def grading_env(latency_scale: float = GRADING_LATENCY_SCALE, redis_url: str | N
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "COURSE_LATENCY_SCALE": repr(latency_scale),
+        # the grader and course_lib this process imported (mounted read-only in every sandbox), not the
+        # ones the venv was installed from: a course folder elsewhere grades with its own code
+        "PYTHONPATH": str(PACKAGE_ROOT),
     }
     mpl_cache = os.environ.get("MPLCONFIGDIR")
     if mpl_cache:

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .isolation import INSIDE_REDIS, Bind, plan, tools
+from .isolation import INSIDE_REDIS, PACKAGE_ROOT, Bind, plan, tools
 from .protocol import REDIS_BACKENDS as BACKENDS, Limits
 from .redis_gateway import RedisProxy
 
@@ -72,7 +72,8 @@ class RedisServer:
                        "--protected-mode", "no", "--logfile", "", "--loglevel", "warning", "--databases", "16",
                        "--user", "default", *acl]
         self.errfile = tempfile.TemporaryFile()
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.plan.home, "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.plan.home, "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONPATH": str(PACKAGE_ROOT)}  # python -m grader.fakeredis_server: this process's grader
         self.proc = subprocess.Popen(
             [*self.plan.prefix, *command], stdin=subprocess.DEVNULL, stdout=self.errfile, stderr=self.errfile,
             cwd=self.plan.home if not self.plan.mounted else "/", env=env, start_new_session=True,

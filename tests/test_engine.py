@@ -232,3 +232,23 @@ def test_assemble_keeps_source_order_and_learner_answers():
     kinds = [(c.kind, c.grade_id) for c in assemble(source, submission).cells]
     assert kinds == [("course", "setup"), ("answer", "double"), ("tests", "double-tests"), ("answer", "halve"),
                      ("tests", "halve-tests"), ("course", "chart")]
+
+
+@pytest.mark.slow
+def test_a_course_folder_other_than_the_installed_one_grades_with_its_own_code(tmp_path):
+    """`python -m grader` run in a second checkout imports that checkout's grader; the sandboxed learner and
+    judge must import the same one (they crashed with "No module named 'grader'": the venv points elsewhere)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    other = tmp_path / "course"
+    subprocess.run(["git", "clone", "-q", str(root), str(other)], check=True)
+    for name in ("grader", "course_lib"):  # the code as it is now, committed or not
+        subprocess.run(["cp", "-r", str(root / name), str(other)], check=True)
+    proc = subprocess.run([sys.executable, "-m", "grader", "grade", "01", "solutions/01-why-cache/why_cache.ipynb"],
+                          cwd=other, capture_output=True, text=True, timeout=600)
+    result = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert (result["status"], result["score"]) == ("graded", 15.0), proc.stdout[-2000:] + proc.stderr[-2000:]
