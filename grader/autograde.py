@@ -41,7 +41,8 @@ from .nbg import db_url, ensure_assignment
 from .notebooks import read_notebook
 from .progressbar import ProgressBar
 from .redis_urls import database_of, with_database
-from .results import REFERENCE, fingerprint, load_record, result_path, write_json_atomic
+from .results import REFERENCE, fingerprint, load_record, result_path
+from .atomic import write_json_atomic
 from .sandbox import Limits
 
 __all__ = ["Submission", "Job", "AutogradeSummary", "find_submissions", "autograde_lessons", "autograde_lesson",

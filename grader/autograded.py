@@ -79,6 +79,6 @@ def autograded_notebook(source_path: Path, submission_path: Path, result: Notebo
 def write_notebook_atomic(nb: Any, path: Path) -> None:
     import nbformat
 
-    from .results import write_text_atomic
+    from .atomic import write_text_atomic
 
     write_text_atomic(path, nbformat.writes(nbformat.from_dict(nb)))

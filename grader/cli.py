@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from .errors import NbgraderFailed, UsageError
+
 # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, and that module builds a parser
 # at import time: about 1.6 s on every command. nbformat's notebook schema has no IRI formats, so the
 # grader's commands do without it (a subprocess such as nbgrader or JupyterLab is not affected).
@@ -25,10 +27,6 @@ COMMANDS = (
     "demo",  # instructors
     "new_lesson", "generate", "grade", "dev_check",  # course authors
 )
-
-
-class UsageError(Exception):
-    """A command was given bad input; the message says what to do instead."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,8 +58,6 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         os.environ["COURSE_ROOT"] = str(args.course.resolve())
     from course_lib.manifest import ManifestError
-
-    from .nbg import NbgraderFailed
 
     try:
         return int(args._run(args) or 0)

@@ -19,7 +19,7 @@ from course_lib.manifest import Lesson
 
 from .grades import class_grades
 from .released import feedback_digests
-from .results import write_text_atomic
+from .atomic import write_text_atomic
 
 __all__ = ["export_rows", "export_columns", "export_csv"]
 

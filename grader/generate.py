@@ -10,11 +10,9 @@ from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-__all__ = ["generate_release", "GenerationFailed"]
+from .errors import NbgraderFailed
 
-
-class GenerationFailed(RuntimeError):
-    """nbgrader could not generate a lesson; the message carries its log."""
+__all__ = ["generate_release"]
 
 
 def _nbgrader_env() -> dict[str, str]:
@@ -40,7 +38,7 @@ def generate_release(root: Path, lesson: Lesson, out_dir: Path | None = None) ->
     produced = scratch / lesson.slug / lesson.notebook
     if proc.returncode != 0 or not produced.is_file():
         shutil.rmtree(scratch, ignore_errors=True)
-        raise GenerationFailed(f"nbgrader could not generate {lesson.slug}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        raise NbgraderFailed(f"nbgrader could not generate {lesson.slug}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     target = out_dir / lesson.slug
     backup = out_dir / f".previous-{lesson.slug}"
     shutil.rmtree(backup, ignore_errors=True)

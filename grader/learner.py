@@ -19,7 +19,7 @@ from course_lib.manifest import Course, Lesson
 
 from .feedback import EXERCISE_TEXT, STATUS_TEXT, clean_message, feedback_html, result_text
 from .grade import NotebookResult
-from .results import write_text_atomic
+from .atomic import write_text_atomic
 
 __all__ = ["STATE_DIR", "state_path", "load_state", "record_check", "feedback_path", "format_check",
            "format_progress", "default_lesson", "matching_hint", "answers_digest", "check_report", "is_workspace_copy",

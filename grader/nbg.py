@@ -17,12 +17,9 @@ from pathlib import Path
 from course_lib.manifest import Lesson
 
 from .course import course_id
+from .errors import NbgraderFailed
 
-__all__ = ["NbgraderFailed", "run_nbgrader", "nbgrader_env", "db_url", "ensure_assignment", "exchange_options"]
-
-
-class NbgraderFailed(RuntimeError):
-    """An nbgrader command failed; the message carries the end of its log."""
+__all__ = ["run_nbgrader", "nbgrader_env", "db_url", "ensure_assignment", "exchange_options"]
 
 
 def nbgrader_env() -> dict[str, str]:

@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 from course_lib.manifest import Lesson
 
 from .grades import ClassGrades, class_grades, format_late, stale_feedback
-from .results import REFERENCE, load_lesson_records, load_record, result_path, write_text_atomic
+from .results import REFERENCE, load_lesson_records, load_record, result_path
+from .atomic import write_text_atomic
 
 __all__ = ["write_report"]
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from .grade import NotebookResult
 
-__all__ = ["RESULTS_DIR", "results_dir", "result_path", "write_json_atomic", "write_text_atomic", "load_record", "load_lesson_records",
+__all__ = ["RESULTS_DIR", "results_dir", "result_path", "load_record", "load_lesson_records",
            "fingerprint", "REFERENCE"]
 
 RESULTS_DIR = "grader-results"
@@ -30,30 +28,6 @@ def results_dir(root: Path, slug: str) -> Path:
 
 def result_path(root: Path, slug: str, student: str) -> Path:
     return results_dir(root, slug) / f"{student}.json"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary name in the same folder, fsync, rename: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def fingerprint(*paths: Path, extra: str = "") -> str:

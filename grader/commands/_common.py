@@ -23,7 +23,7 @@ def add_exchange(parser: argparse.ArgumentParser) -> None:
 
 def chosen_lessons(args: argparse.Namespace) -> list[Lesson]:
     """The lessons named on the command line, else the lessons released to the class (manifest order)."""
-    from ..cli import UsageError
+    from ..errors import UsageError
     from ..course import course_root
     from ..released import released_slugs
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..cli import UsageError
+from ..errors import UsageError
 from ..course import course_root, find_lesson, load
 from ..grade import grade_notebook
 from ..learner import check_report, default_lesson, format_check, is_workspace_copy, lesson_from_cwd, record_check

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
 
-    from ..cli import UsageError
+    from ..errors import UsageError
 
     root = course_root()
     if args.lesson is None:

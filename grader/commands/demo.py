@@ -36,7 +36,7 @@ def _step(number: int, text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from ..autograde import autograde_lesson, grade_reference
-    from ..cli import UsageError
+    from ..errors import UsageError
     from ..demo import ExchangeUser, answer_notebook, copy_course, make_class, pick_course
     from ..course import course_id
     from ..export import export_csv

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..cli import UsageError
+from ..errors import UsageError
 from ..course import course_root, find_lesson
 from ..grade import grade_notebook
 from ..sandbox import Limits

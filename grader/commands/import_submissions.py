@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..autograde import STUDENT_ID
-from ..cli import UsageError
+from ..errors import UsageError
 from ..course import course_root, find_lesson
 from ..released import mark_released
 

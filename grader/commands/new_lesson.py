@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import UsageError
-    from ..generate import GenerationFailed
+    from ..errors import UsageError
+    from ..errors import NbgraderFailed
     from ..scaffold import PLACEHOLDER, ScaffoldError, parse_exercise, scaffold_lesson
 
     root = course_root()
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
                                           minutes=args.minutes)
     except ScaffoldError as exc:
         raise UsageError(str(exc)) from None
-    except GenerationFailed as exc:
+    except NbgraderFailed as exc:
         print(f"error: the lesson was written but nbgrader could not generate its release: {exc}\n"
               f"fix solutions/{args.slug}/ and run `python -m grader generate {args.slug}`", file=sys.stderr)
         return 1

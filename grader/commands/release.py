@@ -14,7 +14,7 @@ from ..course import course_root
 from ..nbg import exchange_options, run_nbgrader
 from ..course import lessons
 from ..released import mark_released
-from ..results import write_text_atomic
+from ..atomic import write_text_atomic
 from ._common import add_exchange, add_lessons, rel
 
 NAME = "release"
@@ -36,7 +36,7 @@ def _sha(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import UsageError
+    from ..errors import UsageError
 
     root = course_root()
     if not args.lessons and not args.all:

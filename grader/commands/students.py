@@ -37,7 +37,7 @@ def _backup(root: Path) -> Path | None:
 
 
 def _check_csv(path: Path) -> int:
-    from ..cli import UsageError
+    from ..errors import UsageError
     from .import_submissions import id_problem
 
     if not path.is_file():
@@ -60,7 +60,7 @@ def _check_csv(path: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     from nbgrader.api import Gradebook
 
-    from ..cli import UsageError
+    from ..errors import UsageError
     from .import_submissions import id_problem
 
     root = course_root()
