@@ -26,6 +26,7 @@ from typing import Any
 import nbformat
 
 from grader.demo import copy_course
+from grader.grading.result import SCORED
 from grader.notebooks import read_notebook
 from grader.synthetic import solution_answers, with_answers
 
@@ -134,7 +135,7 @@ def forget_references(course: Path) -> None:
 def nbgrader_kernel_env() -> dict[str, str]:
     """What the notebooks see under nbgrader: the same latency scale and plotting backend as under our grader
     (the kernel inherits nbgrader's environment), so both run the same amount of simulated work."""
-    from grader.grade import GRADING_LATENCY_SCALE
+    from grader.grading.result import GRADING_LATENCY_SCALE
 
     return venv_env(COURSE_LATENCY_SCALE=repr(GRADING_LATENCY_SCALE), MPLBACKEND="Agg", PYTHONHASHSEED="0")
 
@@ -213,7 +214,7 @@ def throughput(cfg: Config, tmp: Path) -> dict[str, Any]:
                     graded[v][lesson.slug] = got
                     for r in got.values():
                         statuses[v][r["status"]] = statuses[v].get(r["status"], 0) + 1
-                        if r["status"] not in ("graded", "tampered") and len(problems[v]) < 6:
+                        if r["status"] not in SCORED and len(problems[v]) < 6:
                             problems[v].append(f"{lesson.slug}: {r['status']}: {r['detail']}")
                 else:
                     res = grade_nbgrader(nbg_dir, lesson.slug)
@@ -279,7 +280,7 @@ def _class_run(course: Path, lessons: list[Any], workers: int, totals: dict[str,
         graded[lesson.slug] = results_ours(course, lesson.slug)
         for r in graded[lesson.slug].values():
             statuses["ours-class"][r["status"]] = statuses["ours-class"].get(r["status"], 0) + 1
-            if r["status"] not in ("graded", "tampered") and len(problems["ours-class"]) < 6:
+            if r["status"] not in SCORED and len(problems["ours-class"]) < 6:
                 problems["ours-class"].append(f"{lesson.slug}: {r['status']}: {r['detail']}")
     log(f"throughput: repeat {rep + 1}, whole class in one command: {res['wall']:.1f} s")
 

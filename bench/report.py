@@ -8,6 +8,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from grader.grading.result import SCORED
+
 _COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 
 TARGETS = {
@@ -116,7 +118,7 @@ def _grading(res: dict[str, Any], charts: Path, page: Path, breakdown: dict[str,
         out.append("")
     if t.get("statuses"):
         for v, counts in t["statuses"].items():
-            bad = {k: n for k, n in counts.items() if k not in ("graded", "tampered")}
+            bad = {k: n for k, n in counts.items() if k not in SCORED}
             if bad:
                 out.append(f"**Warning ({v}):** not every submission was graded: "
                            + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))

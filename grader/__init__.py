@@ -14,7 +14,7 @@ from importlib import import_module
 
 __all__ = ["ExerciseResult", "NotebookResult", "grade_notebook", "Limits"]
 
-_HOMES = {"ExerciseResult": ".grade", "NotebookResult": ".grade", "grade_notebook": ".grade", "Limits": ".sandbox"}
+_HOMES = {"ExerciseResult": ".grading.result", "NotebookResult": ".grading.result", "grade_notebook": ".grade", "Limits": ".sandbox"}
 
 
 def __getattr__(name: str):

@@ -36,7 +36,8 @@ from course_lib.manifest import Lesson
 
 from .autograded import autograded_notebook, write_notebook_atomic
 from .course import course_id
-from .grade import NotebookResult, _all_exercises, grade_notebook
+from .grade import exercises_of, grade_notebook
+from .grading.result import NotebookResult, NotebookStatus
 from .nbg import db_url, ensure_assignment
 from .notebooks import read_notebook
 from .progressbar import ProgressBar
@@ -110,7 +111,7 @@ def _safe_grade(source: Path, submission: Submission, limits: Limits, redis_url:
         return grade_notebook(source, submission.notebook, limits=limits, redis_url=redis_url)
     except Exception as exc:  # a grader bug must not stop the batch
         detail = f"the grader failed on this submission ({type(exc).__name__}: {exc})"
-        return NotebookResult("crashed", _all_exercises(read_notebook(source), "not_run", detail), detail=detail)
+        return NotebookResult.all_not_run(NotebookStatus.CRASHED, exercises_of(read_notebook(source)), detail)
 
 
 def late_penalties(root: Path) -> Any:
@@ -170,13 +171,13 @@ def record_in_gradebook(gb: Any, lesson: Lesson, student: str, result: NotebookR
         with warnings.catch_warnings():  # nbgrader's own add_submission trips SQLAlchemy's autoflush warnings
             warnings.simplefilter("ignore")
             submission = gb.add_submission(lesson.slug, student, **({"timestamp": timestamp} if timestamp else {}))
-    real = result.status in ("graded", "tampered")
+    real = result.is_scored
     for exercise in result.exercises:
         try:
             grade = gb.find_grade(f"{exercise.id}-tests", nb_id, lesson.slug, student)
         except MissingEntry:
             continue
-        unknown = not real and exercise.status in ("not_run", "timed_out")
+        unknown = not exercise.score_known(result.status)
         grade.auto_score = None if unknown else exercise.score
         grade.needs_manual_grade = unknown
         try:
@@ -461,8 +462,8 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
                 for job in retry:  # their worker died: grade each alone, so one bad submission cannot sink others
                     for lost in _run_pool([job], 1, limits, redis_url, receive, dropped=dropped):
                         detail = "the grading worker died twice while grading this submission"
-                        receive(lost, NotebookResult("crashed", _all_exercises(read_notebook(lost.source), "not_run",
-                                                                              detail), detail=detail))
+                        receive(lost, NotebookResult.all_not_run(NotebookStatus.CRASHED, exercises_of(read_notebook(lost.source)),
+                                                                 detail))
             finally:
                 if bar:
                     bar.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .assemble import assemble
-from .grade import NotebookResult
+from .grading.result import NotebookResult
 from .notebooks import NotebookUnreadable, grade_id, is_answer, read_notebook
 
 __all__ = ["autograded_notebook", "write_notebook_atomic"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-from .grade import GRADING_LATENCY_SCALE, NotebookResult
+from .grading.result import GRADING_LATENCY_SCALE, NotebookResult
 from .atomic import write_text_atomic
 
 __all__ = ["feedback_html", "write_feedback", "STATUS_TEXT", "EXERCISE_TEXT", "clean_message", "result_text"]

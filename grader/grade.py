@@ -11,58 +11,18 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .assemble import STUB, GradedCell, assemble, bound_names
+from .grading.result import GRADING_LATENCY_SCALE, ExerciseResult, ExerciseStatus, NotebookResult, NotebookStatus
 from .isolation import PACKAGE_ROOT
 from .notebooks import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 from .sandbox import Limits, RunOutcome, run_cells
 from .tamper import changes
 
-__all__ = ["ExerciseResult", "NotebookResult", "grade_notebook", "GRADING_LATENCY_SCALE", "STATUSES", "grading_env"]
+__all__ = ["grade_notebook", "exercises_of", "grading_env"]
 
-GRADING_LATENCY_SCALE = 0.01
-STATUSES = ("graded", "tampered", "timed_out", "crashed", "unreadable")
-
-
-@dataclass
-class ExerciseResult:
-    id: str
-    points: float
-    score: float
-    status: str  # passed | failed | timed_out | not_run | missing | crashed (its answer stopped the run)
-    message: str = ""
-
-
-@dataclass
-class NotebookResult:
-    status: str
-    exercises: list[ExerciseResult]
-    notes: list[str] = field(default_factory=list)
-    detail: str = ""
-    seconds: float = 0.0
-    figures: list[dict[str, str]] = field(default_factory=list)  # {"after": grade_id, "png": base64}
-    cells: list[dict[str, Any]] = field(default_factory=list)  # executed cells with their outputs
-    processes: dict[str, Any] = field(default_factory=dict)  # who ran as whom, what the judge could see
-
-    @property
-    def score(self) -> float:
-        return sum(e.score for e in self.exercises)
-
-    @property
-    def max_score(self) -> float:
-        return sum(e.points for e in self.exercises)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "NotebookResult":
-        data = dict(data)
-        data["exercises"] = [ExerciseResult(**e) for e in data["exercises"]]
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def grading_env(latency_scale: float = GRADING_LATENCY_SCALE, redis_url: str | None = None) -> dict[str, str]:
@@ -115,9 +75,9 @@ def _learner_names(source_nb: Any, cells: list[Any]) -> frozenset[str]:
     return exercise | (answers - course)
 
 
-def _all_exercises(source_nb: Any, status: str, message: str) -> list[ExerciseResult]:
-    return [ExerciseResult(_exercise_id(grade_id(c)), float(nbgrader_meta(c).get("points") or 0), 0.0, status, message)
-            for c in source_nb.cells if is_tests(c)]
+def exercises_of(source_nb: Any) -> list[tuple[str, float]]:
+    """Each exercise of a source notebook and its points, in order."""
+    return [(_exercise_id(grade_id(c)), float(nbgrader_meta(c).get("points") or 0)) for c in source_nb.cells if is_tests(c)]
 
 
 MAX_RETRIES = 3  # runs again without an answer cell that crashed its process or broke its channel
@@ -131,17 +91,17 @@ def _answer_problem(ex_id: str, record: dict[str, Any] | None, limits: Limits) -
     if not record or record.get("status") == "ok":
         return None
     if record.get("status") == "timeout":
-        return "timed_out", (f"your answer cell {ex_id!r} ran {limits.cell_timeout:g} s and was stopped (an "
+        return ExerciseStatus.TIMED_OUT, (f"your answer cell {ex_id!r} ran {limits.cell_timeout:g} s and was stopped (an "
                              "endless loop, a deadlock, or far too slow), so its check could not use it")
     ename, evalue = record.get("ename", "Error"), record.get("evalue", "")
     if ename in ("SyntaxError", "IndentationError", "TabError"):
         where = f" on line {record['lineno']}" if record.get("lineno") else ""
-        return "failed", (f"your answer cell {ex_id!r} has a {ename}{where}: {evalue}. Python could not read the "
+        return ExerciseStatus.FAILED, (f"your answer cell {ex_id!r} has a {ename}{where}: {evalue}. Python could not read the "
                           "cell, so nothing in it was defined; fix that line and run the cell again")
     if ename == "NotImplementedError":
         return None  # the stub itself: the check says so in its own words
     where = f" on line {record['lineno']}" if record.get("lineno") else ""
-    return "failed", (f"your answer cell {ex_id!r} raised {ename}{where} when it ran: {evalue}; the check then "
+    return ExerciseStatus.FAILED, (f"your answer cell {ex_id!r} raised {ename}{where} when it ran: {evalue}; the check then "
                       "said: {check}")
 
 
@@ -210,7 +170,7 @@ def grade_notebook(
     try:
         submission_nb = read_notebook(submission)
     except NotebookUnreadable as exc:
-        return NotebookResult("unreadable", _all_exercises(source_nb, "not_run", str(exc)), detail=str(exc))
+        return NotebookResult.all_not_run(NotebookStatus.UNREADABLE, exercises_of(source_nb), str(exc))
     assembly = assemble(source_nb, submission_nb)
     judged = tests_run_in(source_nb) == "judge"
     learner_names = _learner_names(source_nb, assembly.cells)
@@ -244,20 +204,20 @@ def grade_notebook(
         ex_id = _exercise_id(cell.grade_id)
         problem = _answer_problem(ex_id, answers.get(ex_id), limits)
         if ex_id in assembly.missing_answers:
-            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "missing",
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, ExerciseStatus.MISSING,
                                             f"the answer cell {ex_id!r} was missing from the notebook"))
         elif ex_id in lost:
-            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "crashed", lost[ex_id]))
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, ExerciseStatus.CRASHED, lost[ex_id]))
         elif record is None:
-            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, "not_run", stop_message))
+            exercises.append(ExerciseResult(ex_id, cell.points, 0.0, ExerciseStatus.NOT_RUN, stop_message))
         elif record["status"] == "ok":
-            exercises.append(ExerciseResult(ex_id, cell.points, cell.points, "passed"))
+            exercises.append(ExerciseResult(ex_id, cell.points, cell.points, ExerciseStatus.PASSED))
         elif problem is not None:
             check = _test_failure(record)
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, problem[0],
                                             problem[1].replace("{check}", check)))
         else:
-            status = "timed_out" if record["status"] == "timeout" else "failed"
+            status = ExerciseStatus.TIMED_OUT if record["status"] == "timeout" else ExerciseStatus.FAILED
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, status, _test_failure(record)))
     tampered = changes(source_nb, submission_nb)
     notes = list(assembly.notes)
@@ -269,6 +229,7 @@ def grade_notebook(
         notes.append("the notebook replaced names or functions the tests rely on; they were restored before "
                      "the tests ran: " + ", ".join(restored[:10]))
     notes += [lost[ex] for ex in lost]
-    status = {"completed": "tampered" if tampered else "graded"}.get(outcome.status, outcome.status)
+    status = (NotebookStatus.TAMPERED if tampered else NotebookStatus.GRADED) if outcome.status == "completed" \
+        else NotebookStatus(outcome.status)
     return NotebookResult(status, exercises, notes, outcome.detail, round(seconds, 3), figures, executed,
                           outcome.processes)

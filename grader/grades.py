@@ -20,13 +20,12 @@ from typing import Any
 from course_lib.manifest import Lesson
 
 from .course import course_id
-from .grade import NotebookResult
+from .grading.result import NotebookResult
 from .nbg import db_url
 from .results import load_lesson_records
 
-__all__ = ["Learner", "LessonGrade", "ClassGrades", "class_grades", "GRADABLE", "format_late", "stale_feedback"]
+__all__ = ["Learner", "LessonGrade", "ClassGrades", "class_grades", "format_late", "stale_feedback"]
 
-GRADABLE = ("graded", "tampered")  # statuses whose scores are real; the others could not be graded
 
 
 @dataclass
@@ -118,8 +117,8 @@ def format_late(seconds: float) -> str:
 def _from_result(result: NotebookResult, lesson: Lesson) -> dict[str, float | None]:
     scores: dict[str, float | None] = {}
     for ex in lesson.exercises:
-        found = next((e for e in result.exercises if e.id == ex.id), None)
-        unknown = found is None or (result.status not in GRADABLE and found.status in ("not_run", "timed_out"))
+        found = result.exercise(ex.id)
+        unknown = found is None or not found.score_known(result.status)
         scores[ex.id] = None if unknown else found.score
     return scores
 

@@ -18,7 +18,7 @@ from typing import Any
 from course_lib.manifest import Course, Lesson
 
 from .feedback import EXERCISE_TEXT, STATUS_TEXT, clean_message, feedback_html, result_text
-from .grade import NotebookResult
+from .grading.result import NotebookResult
 from .atomic import write_text_atomic
 
 __all__ = ["STATE_DIR", "state_path", "load_state", "record_check", "feedback_path", "format_check",
@@ -125,7 +125,7 @@ def record_check(workspace: Path, lesson: Lesson, notebook: Path, result: Notebo
     state = load_state(workspace)
     state["lessons"][lesson.slug] = {
         "score": result.score, "max_score": result.max_score, "status": result.status,
-        "passed": result.status in ("graded", "tampered") and all(e.status == "passed" for e in result.exercises),
+        "passed": result.passed_all,
         "exercises": {e.id: e.status for e in result.exercises},
         "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "notebook": str(notebook), "sha256": _digest(notebook), "answers": answers_digest(notebook),
@@ -146,7 +146,7 @@ def format_check(lesson: Lesson, result: NotebookResult, page: Path) -> str:
     width = max([len(e.id) for e in result.exercises] + [8])
     lines = [f"{lesson.slug}: {result.score:g}/{result.max_score:g} points "
              f"({STATUS_TEXT.get(result.status, result.status)}; {result.seconds:.1f} s)"]
-    if result.status not in ("graded", "tampered") and result.detail:
+    if not result.is_scored and result.detail:
         lines.append(f"  {result.detail}")
     lines += [f"  note: {n}" for n in result.notes]
     lines.append(f"  {'exercise':<{width}}  {'result':<12} points")
@@ -185,7 +185,7 @@ def check_report(lesson: Lesson, result: NotebookResult, notebook: Path, page: P
     return {"lesson": lesson.slug, "notebook": str(notebook), "status": result.status,
             "status_text": STATUS_TEXT.get(result.status, result.status), "score": result.score,
             "max_score": result.max_score, "notes": list(result.notes), "detail": result.detail,
-            "passed": result.status in ("graded", "tampered") and all(e.status == "passed" for e in result.exercises),
+            "passed": result.passed_all,
             "exercises": exercises, "feedback_page": str(page), "recorded": recorded,
             "text": format_check(lesson, result, page)}
 

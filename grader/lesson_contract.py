@@ -18,7 +18,8 @@ from typing import Callable, Mapping
 
 from course_lib.manifest import Lesson
 
-from .grade import NotebookResult, grade_notebook
+from .grade import grade_notebook
+from .grading.result import NotebookResult
 from .protocol import Limits
 from .synthetic import write_submission
 

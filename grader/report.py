@@ -16,13 +16,13 @@ from matplotlib.figure import Figure
 
 from course_lib.manifest import Lesson
 
-from .grades import ClassGrades, class_grades, format_late, stale_feedback
-from .results import REFERENCE, load_lesson_records, load_record, result_path
 from .atomic import write_text_atomic
+from .grades import ClassGrades, class_grades, format_late, stale_feedback
+from .grading.result import SCORED, NotebookStatus
+from .results import REFERENCE, load_lesson_records, load_record, result_path
 
 __all__ = ["write_report"]
 
-_STATUS_ORDER = ("graded", "tampered", "timed_out", "crashed", "unreadable")
 
 
 def _save(fig: Figure, path: Path) -> str:
@@ -33,7 +33,7 @@ def _save(fig: Figure, path: Path) -> str:
 
 def _lesson_charts(lesson: Lesson, records: dict, reference, out_dir: Path) -> tuple[list[str], dict]:
     results = {s: r["result"] for s, r in records.items()}
-    graded = {s: r for s, r in results.items() if r.status in ("graded", "tampered")}
+    graded = {s: r for s, r in results.items() if r.is_scored}
     statuses = Counter(r.status for r in results.values())
     names = []
     fig = Figure(figsize=(9, 3.2))
@@ -41,8 +41,8 @@ def _lesson_charts(lesson: Lesson, records: dict, reference, out_dir: Path) -> t
     pct = [100 * r.score / r.max_score for r in graded.values() if r.max_score]
     ax1.hist(pct, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01], color="#4C72B0", edgecolor="white")
     ax1.set(title=f"{lesson.slug}: score distribution", xlabel="score (%)", ylabel="learners")
-    labels = [s for s in _STATUS_ORDER if statuses.get(s)] + [s for s in statuses if s not in _STATUS_ORDER]
-    ax2.bar(labels, [statuses[s] for s in labels], color=["#55A868" if s in ("graded", "tampered") else "#C44E52"
+    labels = [s for s in NotebookStatus if statuses.get(s)]
+    ax2.bar(labels, [statuses[s] for s in labels], color=["#55A868" if s in SCORED else "#C44E52"
                                                           for s in labels])
     ax2.set(title="submissions by status", ylabel="submissions")
     names.append(_save(fig, out_dir / f"{lesson.slug}-scores.png"))
@@ -52,8 +52,8 @@ def _lesson_charts(lesson: Lesson, records: dict, reference, out_dir: Path) -> t
     ids = [e.id for e in lesson.exercises]
     rates = []
     for ex_id in ids:
-        outcomes = [next((e.status for e in r.exercises if e.id == ex_id), "not_run") for r in results.values()]
-        rates.append(100 * outcomes.count("passed") / len(outcomes) if outcomes else 0)
+        outcomes = [r.exercise(ex_id) for r in results.values()]
+        rates.append(100 * sum(bool(e and e.passed) for e in outcomes) / len(outcomes) if outcomes else 0)
     ax.bar(ids, rates, color="#55A868")
     ax.set(title=f"{lesson.slug}: pass rate per exercise", ylabel="passed (%)", ylim=(0, 100))
     ax.tick_params(axis="x", labelrotation=20)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from course_lib.manifest import COURSE_ROOT, load_course
-from grader.grade import NotebookResult
+from grader.grading.result import NotebookResult
 from grader.lesson_contract import grade_answers
 from grader.sandbox import Limits
 from tests.support import free_port

@@ -234,7 +234,7 @@ def test_a_dying_worker_loses_no_other_submission(tmp_path):
 def test_feedback_sections_are_the_lessons_headings_and_messages_read_cleanly(monkeypatch):
     from course_lib import load_course as installed_course
     from grader.feedback import feedback_html
-    from grader.grade import ExerciseResult, NotebookResult
+    from grader.grading.result import ExerciseResult, NotebookResult
 
     monkeypatch.delenv("COURSE_ROOT", raising=False)
     lesson = installed_course().lessons[0]

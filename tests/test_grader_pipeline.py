@@ -305,7 +305,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
 def _report_database(source, submission, limits, redis_url):
     """A pool task that reports which Redis URL its worker process would grade with."""
     from grader.autograde import worker_redis_url
-    from grader.grade import NotebookResult
+    from grader.grading.result import NotebookResult
 
     return NotebookResult("graded", [], detail=f"{os.getpid()} {worker_redis_url(redis_url)}").to_dict()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader.grade import grade_notebook
+from grader.grading.result import SCORED
 from grader.protocol import Limits
 from grader.synthetic import write_submission
 
@@ -96,7 +97,7 @@ def run_lesson(plan: LessonPlan, cache: Cache, *, jobs: int = 1, redis_backend: 
                 outcomes = {ex: result["exercises"].get(ex, ("not_run", result["status"])) for ex in batch}
                 # a mutant that hung or crashed its notebook may have failed the others' tests too: only a pass
                 # is trusted then, and the rest are graded again, each on its own
-                disturbed = result["status"] not in ("graded", "tampered") or any(
+                disturbed = result["status"] not in SCORED or any(
                     status not in _SETTLED for status, _ in outcomes.values())
                 for ex, mutant in batch.items():
                     status, message = outcomes[ex]

@@ -40,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
                "exercises": [e.__dict__ for e in result.exercises], "notes": result.notes,
                "detail": result.detail, "seconds": result.seconds, "processes": result.processes}
     print(json.dumps(summary, indent=2))
-    if result.status not in ("graded", "tampered"):
+    if not result.is_scored:
         return EXIT_NOT_GRADED
     return EXIT_FULL_MARKS if result.score == result.max_score else EXIT_POINTS_LOST

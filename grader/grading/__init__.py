@@ -1,0 +1,1 @@
+"""Grading one notebook: a source and a submission in, a NotebookResult out."""
