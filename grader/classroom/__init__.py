@@ -1,0 +1,1 @@
+"""A whole class over nbgrader's folders and gradebook: autograde, stored results, grades, the demo."""

@@ -1,0 +1,1 @@
+"""The course on disk: its lessons, notebooks and nbgrader's commands over them; never runs learner code."""

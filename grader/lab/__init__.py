@@ -1,0 +1,1 @@
+"""The learner's JupyterLab: their workspace, their terminal's shell, the Validate button."""
