@@ -1,5 +1,5 @@
 """``python -m bench.autograde_api COURSE LESSON WORKERS [LIMITS_JSON]``: one autograde run through the
-grader's Python API (``grader.autograde.autograde_lesson``), with ``Limits`` overrides such as
+grader's Python API (``grader.classroom.autograde.autograde_lesson``), with ``Limits`` overrides such as
 ``{"isolation": "off"}``. Used when the command line has no flag for a setting the benchmark compares."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ def main(argv: list[str]) -> int:
     course, slug, workers = Path(argv[0]).resolve(), argv[1], int(argv[2])
     overrides = json.loads(argv[3]) if len(argv) > 3 else {}
     os.environ["COURSE_ROOT"] = str(course)
-    from grader.autograde import autograde_lesson
-    from grader.course import find_lesson
-    from grader.sandbox import Limits
+    from grader.classroom.autograde import autograde_lesson
+    from grader.course.layout import find_lesson
+    from grader.sandbox.protocol import Limits
 
     summary = autograde_lesson(course, find_lesson(slug), workers=workers, limits=Limits(**overrides),
                                force=True, progress=False)

@@ -30,8 +30,8 @@ CHILD = r"""
 import json, sys, tempfile, time
 from pathlib import Path
 from bench.grading import available_lessons
-from grader.grade import grade_notebook
-from grader.synthetic import write_submission
+from grader.grading.grade import grade_notebook
+from grader.course.synthetic import write_submission
 
 course = Path.cwd()
 lesson = available_lessons(course, [sys.argv[1]])[0]

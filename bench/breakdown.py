@@ -56,10 +56,10 @@ def import_costs(repeats: int) -> list[dict[str, Any]]:
 
 def isolation_cost(cfg: Config) -> dict[str, Any]:
     """Sandbox seconds of a near-empty notebook (the fixture course's first lesson), isolation on and off."""
-    from grader.course import load
-    from grader.grade import grade_notebook
-    from grader.sandbox import Limits
-    from grader.synthetic import write_submission
+    from grader.course.layout import load
+    from grader.grading.grade import grade_notebook
+    from grader.sandbox.protocol import Limits
+    from grader.course.synthetic import write_submission
 
     fixture = ROOT / "tests" / "fixtures" / "course"
     lesson = load(fixture).lessons[0]
@@ -100,14 +100,14 @@ def _top_level_imports(text: str) -> dict[str, float]:
 
 def runner_imports(cfg: Config) -> dict[str, Any]:
     """What the sandboxed runner imports before the first cell, from ``-X importtime`` (protections off, fixture
-    lesson): the grader's sandbox is asked to start ``python -X importtime -m grader.runner`` instead."""
+    lesson): the grader's sandbox is asked to start ``python -X importtime -m grader.sandbox.runner`` instead."""
     import subprocess as sp
 
-    import grader.sandbox as sandbox
-    from grader.course import load
-    from grader.grade import grade_notebook
-    from grader.sandbox import Limits
-    from grader.synthetic import write_submission
+    import grader.sandbox.parent as sandbox
+    from grader.course.layout import load
+    from grader.grading.grade import grade_notebook
+    from grader.sandbox.protocol import Limits
+    from grader.course.synthetic import write_submission
 
     fixture = ROOT / "tests" / "fixtures" / "course"
     lesson = load(fixture).lessons[0]

@@ -25,10 +25,10 @@ from typing import Any
 
 import nbformat
 
-from grader.demo import copy_course
+from grader.classroom.demo import copy_course
 from grader.grading.result import SCORED
-from grader.notebooks import read_notebook
-from grader.synthetic import solution_answers, with_answers
+from grader.course.cells import read_notebook
+from grader.course.synthetic import solution_answers, with_answers
 
 from .common import PYTHON, ROOT, Config, log, run_timed, summary, venv_env
 
@@ -40,7 +40,7 @@ OFF_SWITCHES = ("--no-sandbox", "--no-isolation", "--unsafe", "--no-protections"
 
 
 def available_lessons(course: Path, wanted: list[str]) -> list[Any]:
-    from grader.course import load
+    from grader.course.layout import load
 
     lessons = [l for l in load(course).lessons
                if l.source_path(course).is_file() and l.release_path(course).is_file()]
@@ -98,7 +98,7 @@ def off_switch() -> str | None:
         return flag
     import dataclasses
 
-    from grader.sandbox import Limits
+    from grader.sandbox.protocol import Limits
 
     if any(f.name == "isolation" for f in dataclasses.fields(Limits)):
         return "api:isolation=off"
@@ -162,7 +162,7 @@ def results_ours(course: Path, slug: str) -> dict[str, dict[str, Any]]:
 def scores_nbgrader(course: Path, slug: str, students: list[str]) -> dict[str, float]:
     from nbgrader.api import Gradebook, MissingEntry
 
-    from grader.course import course_id
+    from grader.course.layout import course_id
 
     out = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id(course)) as gb:

@@ -12,8 +12,8 @@ from typing import Any
 
 import nbformat
 
-from grader.grade import grade_notebook
-from grader.synthetic import write_submission
+from grader.grading.grade import grade_notebook
+from grader.course.synthetic import write_submission
 
 from .common import Config, log, summary
 from .grading import available_lessons

@@ -1,7 +1,7 @@
 """Load a lesson's reference implementation (the ``### BEGIN SOLUTION`` regions) as Python objects.
 
 The answer cells of ``solutions/<lesson>/*.ipynb`` are extracted with
-``grader.synthetic.solution_answers`` and executed in one namespace, after the
+``grader.course.synthetic.solution_answers`` and executed in one namespace, after the
 top-level ``import`` lines of the notebook's other code cells (answer cells rely
 on imports made earlier in the notebook). Nothing else of the notebook runs.
 """
@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from grader.notebooks import is_answer, read_notebook
-from grader.synthetic import solution_answers
+from grader.course.cells import is_answer, read_notebook
+from grader.course.synthetic import solution_answers
 
 from .common import ROOT
 

@@ -44,7 +44,7 @@ MAX_COMMANDS = 50  # a path that sends more than this under one fault is a loop,
 
 def _method(owner: Any, name: str, fn: Callable[..., Any]) -> Any:
     """``fn`` as the method ``name`` of ``owner``: under the grader's judge, the learner's code may call it
-    exactly when it may call ``owner.name`` (``grader.learner_api``: a bound method of an allowed name)."""
+    exactly when it may call ``owner.name`` (``grader.sandbox.learner_api``: a bound method of an allowed name)."""
     fn.__name__ = fn.__qualname__ = name
     return types.MethodType(fn, owner)
 

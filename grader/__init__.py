@@ -6,7 +6,7 @@ Public API:
 - ``Limits``: time, memory, file and output budgets for a submission.
 - ``python -m grader --help``: the command-line interface.
 
-The names are imported on first use (PEP 562): the sandboxed runner (``grader.runner``) lives in this
+The names are imported on first use (PEP 562): the sandboxed runner (``grader.sandbox.runner``) lives in this
 package too, and must not pay for nbformat and the rest of the grader at every start.
 """
 
@@ -14,7 +14,8 @@ from importlib import import_module
 
 __all__ = ["ExerciseResult", "NotebookResult", "grade_notebook", "Limits"]
 
-_HOMES = {"ExerciseResult": ".grading.result", "NotebookResult": ".grading.result", "grade_notebook": ".grade", "Limits": ".sandbox"}
+_HOMES = {"ExerciseResult": ".grading.result", "NotebookResult": ".grading.result", "grade_notebook": ".grading.grade",
+          "Limits": ".sandbox.protocol"}
 
 
 def __getattr__(name: str):

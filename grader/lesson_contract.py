@@ -7,7 +7,7 @@ only the implementations; ``lesson_tests`` turns them into pytest tests::
 
     globals().update(lesson_tests("11-write-behind", BUGS, OTHER_DESIGNS))
 
-The lesson is found in the course at ``$COURSE_ROOT`` (``grader.course``), so the same file works in
+The lesson is found in the course at ``$COURSE_ROOT`` (``grader.course.layout``), so the same file works in
 this checkout and in another course folder.
 """
 
@@ -18,10 +18,10 @@ from typing import Callable, Mapping
 
 from course_lib.manifest import Lesson
 
-from .grade import grade_notebook
+from .course.synthetic import write_submission
+from .grading.grade import grade_notebook
 from .grading.result import NotebookResult
-from .protocol import Limits
-from .synthetic import write_submission
+from .sandbox.protocol import Limits
 
 __all__ = ["MIN_BUGS", "grade_answers", "exercise_statuses", "lesson_tests"]
 
@@ -49,7 +49,7 @@ def lesson_tests(lesson_name: str, bugs: Mapping[str, Mapping[str, str]],
     ``{name: the answer cell's code}``."""
     import pytest
 
-    from .course import course_root, load
+    from .course.layout import course_root, load
 
     def lesson() -> Lesson:
         return load().lesson(lesson_name)

@@ -17,9 +17,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader.grade import grade_notebook
-from grader.isolation import active_protections, tools
-from grader.sandbox import Limits
+from grader.grading.grade import grade_notebook
+from grader.sandbox.isolation import active_protections, tools
+from grader.sandbox.protocol import Limits
 from tests.support import nbgrader_meta
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,7 +277,7 @@ def test_the_tests_objects_answer_only_their_learner_api(cheat, grade_lesson):
 
 
 def test_the_judge_is_reported_among_the_protections():
-    assert any("grader.judge" in line for line in active_protections())
+    assert any("grader.sandbox.judge" in line for line in active_protections())
 
 
 # ---- reading what it must not, leaking hidden tests -------------------------------------------------------------
@@ -520,7 +520,7 @@ def test_a_real_redis_is_reached_through_the_sandbox(course, redis_url):
 
 @pytest.fixture
 def no_bwrap(monkeypatch):
-    import grader.isolation as isolation
+    import grader.sandbox.isolation as isolation
 
     found = dict(isolation.tools())
     found["bwrap"] = None

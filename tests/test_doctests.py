@@ -9,8 +9,9 @@ import pytest
 import course_lib
 import grader
 
-MODULES = [f"{package.__name__}.{m.name}" for package in (course_lib, grader)
-           for m in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name) if m.name != "__main__"]
+MODULES = sorted(m.name for package in (course_lib, grader)
+                 for m in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}.")
+                 if not m.name.endswith("__main__"))
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -8,9 +8,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader.assemble import assemble
-from grader.grade import grade_notebook
-from grader.sandbox import Limits
+from grader.grading.assemble import assemble
+from grader.grading.grade import grade_notebook
+from grader.sandbox.protocol import Limits
 from tests.support import nbgrader_meta
 
 FAST = Limits(cell_timeout=3, notebook_timeout=30)

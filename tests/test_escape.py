@@ -20,11 +20,11 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from course_lib.manifest import COURSE_ROOT, load_course
-from grader.grade import grade_notebook
-from grader.isolation import tools
-from grader.notebooks import grade_id
-from grader.protocol import Limits
-from grader.synthetic import write_submission
+from grader.grading.grade import grade_notebook
+from grader.sandbox.isolation import tools
+from grader.course.cells import grade_id
+from grader.sandbox.protocol import Limits
+from grader.course.synthetic import write_submission
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (tools()["bwrap"] and tools()["root"]),
@@ -258,7 +258,7 @@ def test_isolation_lists_every_grading_process():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "grader.isolation"], capture_output=True, text=True, timeout=60,
+    out = subprocess.run([sys.executable, "-m", "grader.sandbox.isolation"], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parent.parent, check=True).stdout
     for role in ("learner's interpreter", "the judge", "the grading Redis server"):
         assert f"sandbox protections of {role}" in out or role in out, out

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from grader.cli import main
-from grader.synthetic import solution_answers, with_answers
+from grader.course.synthetic import solution_answers, with_answers
 
 FIXTURE = Path(__file__).parent / "fixtures" / "course"
 LESSON, NOTEBOOK = "01-fixture-basics", "basics.ipynb"
@@ -36,7 +36,7 @@ def _write(root: Path, path: Path, answers: dict[str, str] | None) -> None:
 
 def test_manifest_follows_the_course_root(course):
     from course_lib import load_course
-    from grader.course import lessons
+    from grader.course.layout import lessons
 
     assert [l.slug for l in lessons()] == ["01-fixture-basics", "02-fixture-more"]
     assert "01-fixture-basics" not in [l.slug for l in load_course().lessons]  # the notebooks' manifest is untouched
@@ -110,7 +110,7 @@ def test_check_json_other_notebooks_and_edits(course, tmp_path, capsys, monkeypa
 
 
 def test_the_hint_matches_what_failed():
-    from grader.learner import matching_hint
+    from grader.present.learner import matching_hint
 
     hints = ("Look in the cache first, then ask the database.",
              "A cached None is a miss forever with `if cache.get(user_id):`; use `user_id in cache`.",
@@ -191,8 +191,8 @@ def test_progress_bar_counts_and_estimates():
 
 
 def test_a_renamed_notebook_is_still_found(course):
-    from grader.autograde import find_submissions
-    from grader.course import find_lesson
+    from grader.classroom.autograde import find_submissions
+    from grader.course.layout import find_lesson
 
     folder = course / "submitted" / "ann" / LESSON
     _write(course, folder / "basics (1).ipynb", {})
@@ -212,8 +212,8 @@ def _dies_for_bob(source, submission, limits, redis_url):  # runs in a spawned w
 
 @pytest.mark.slow
 def test_a_dying_worker_loses_no_other_submission(tmp_path):
-    from grader.autograde import Job, Submission, _run_pool
-    from grader.sandbox import Limits
+    from grader.classroom.autograde import Job, Submission, _run_pool
+    from grader.sandbox.protocol import Limits
 
     jobs = [Job("lesson", tmp_path / "source.ipynb", Submission(name, tmp_path, tmp_path / "x.ipynb"), f"fp-{name}")
             for name in ("ann", "bob", "cy", "dee")]
@@ -233,7 +233,7 @@ def test_a_dying_worker_loses_no_other_submission(tmp_path):
 
 def test_feedback_sections_are_the_lessons_headings_and_messages_read_cleanly(monkeypatch):
     from course_lib import load_course as installed_course
-    from grader.feedback import feedback_html
+    from grader.present.feedback import feedback_html
     from grader.grading.result import ExerciseResult, NotebookResult
 
     monkeypatch.delenv("COURSE_ROOT", raising=False)

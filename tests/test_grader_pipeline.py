@@ -24,8 +24,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.notebooks import grade_id
-from grader.synthetic import solution_answers, with_answers
+from grader.course.cells import grade_id
+from grader.course.synthetic import solution_answers, with_answers
 
 pytestmark = pytest.mark.slow
 
@@ -304,16 +304,16 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
 
 def _report_database(source, submission, limits, redis_url):
     """A pool task that reports which Redis URL its worker process would grade with."""
-    from grader.autograde import worker_redis_url
+    from grader.classroom.autograde import worker_redis_url
     from grader.grading.result import NotebookResult
 
     return NotebookResult("graded", [], detail=f"{os.getpid()} {worker_redis_url(redis_url)}").to_dict()
 
 
 def test_parallel_workers_on_a_real_redis_each_get_their_own_database():
-    from grader.autograde import Job, Submission, _run_pool
-    from grader.redis_urls import with_database
-    from grader.sandbox import Limits
+    from grader.classroom.autograde import Job, Submission, _run_pool
+    from grader.sandbox.redis_urls import with_database
+    from grader.sandbox.protocol import Limits
 
     assert with_database("redis://127.0.0.1:6379/0", 3) == "redis://127.0.0.1:6379/3"
     assert with_database("unix:///run/redis.sock?db=1", 2) == "unix:///run/redis.sock?db=2"
@@ -360,9 +360,9 @@ def test_import_refuses_only_the_entry_with_an_unusable_student_id(tmp_path):
 def test_a_class_is_one_queue_and_a_broken_reference_refuses_only_its_own_lesson(tmp_path, monkeypatch):
     """Two lessons on one pool: the lesson whose solution fails its (typo'd) test stores nothing, the other is graded."""
     monkeypatch.setenv("PATH", _env()["PATH"])  # nbgrader's gradebook set-up runs alembic from the venv
-    from grader.autograde import autograde_lessons
-    from grader.course import load
-    from grader.synthetic import write_submission
+    from grader.classroom.autograde import autograde_lessons
+    from grader.course.layout import load
+    from grader.course.synthetic import write_submission
 
     root = make_course(tmp_path)
     lessons = load(root).lessons

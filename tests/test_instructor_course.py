@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.notebooks import grade_id
+from grader.course.cells import grade_id
 from tests.test_grader_pipeline import (COURSE_ID, LESSON, NOTEBOOK, _env, answered, grader, make_course,
                                         read_csv)
 
@@ -267,8 +267,8 @@ def test_a_reference_run_the_grader_could_not_finish_is_graded_again(tmp_path):
     """A stored reference result that crashed (e.g. the judge could not start) is not reused: the next
     autograde grades the solution again instead of refusing the class with the old crash."""
     from course_lib.manifest import load_course
-    from grader.autograde import grade_reference
-    from grader.results import REFERENCE, result_path
+    from grader.classroom.autograde import grade_reference
+    from grader.classroom.store import REFERENCE, result_path
 
     root = make_course(tmp_path)
     lesson = load_course(root / "course_lib" / "course.toml").lesson(LESSON)

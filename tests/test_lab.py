@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from course_lib.manifest import COURSE_ROOT, load_course
-from grader.workspace import seed_workspace
+from grader.lab.workspace import seed_workspace
 from tests.support import free_port, stop_server, wait_for_http
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def test_terminal_shell_puts_the_course_first_after_the_login_profile(tmp_path):
         if not Path(shell).exists():
             continue
         env = {"HOME": str(home), "SHELL": shell, "PATH": "/usr/bin:/bin", "COURSE_SHELL_DIR": str(tmp_path / "rc")}
-        out = subprocess.run([sys.executable, "-m", "grader.shell", "--print-path"], env=env, capture_output=True,
+        out = subprocess.run([sys.executable, "-m", "grader.lab.shell", "--print-path"], env=env, capture_output=True,
                              text=True, timeout=60, cwd=tmp_path)
         assert out.stdout.strip().split(":")[0] == venv_bin, (shell, out.stdout, out.stderr)
 

@@ -1,4 +1,4 @@
-"""Validate in the learner's lab (grader.learner_validate): each failed check by its message, in a few lines."""
+"""Validate in the learner's lab (grader.lab.validate): each failed check by its message, in a few lines."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from course_lib.checks import CheckFailed, NotDoneYet
 from course_lib.manifest import COURSE_ROOT, load_course
-from grader.learner_validate import cell_names, course_validator, short_failure
+from grader.lab.validate import cell_names, course_validator, short_failure
 
 LESSON = load_course().lessons[0]
 

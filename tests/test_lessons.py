@@ -12,10 +12,10 @@ from __future__ import annotations
 import pytest
 
 from course_lib.manifest import COURSE_ROOT, load_course
-from grader.course_check import lesson_problems, release_matches_source
-from grader.notebooks import cell_text, read_notebook
-from grader.protocol import Limits
-from grader.sandbox import uses_redis
+from grader.authoring.check import lesson_problems, release_matches_source
+from grader.course.cells import cell_text, read_notebook
+from grader.sandbox.protocol import Limits
+from grader.sandbox.parent import uses_redis
 
 LESSONS = [pytest.param(l.slug, id=l.slug) for l in load_course().lessons]
 REDIS_LESSONS = [pytest.param(l.slug, id=l.slug) for l in load_course().lessons
@@ -51,7 +51,7 @@ def test_generate_leaves_hypothesis_database_out_of_the_release(tmp_path):
     """`nbgrader validate` leaves `.hypothesis/` next to a source notebook; the release must not ship it."""
     import shutil
 
-    from grader.generate import generate_release
+    from grader.course.generate import generate_release
 
     lesson = load_course().lessons[0]
     root = tmp_path / "course"

@@ -15,9 +15,9 @@ import nbformat
 import pytest
 
 from course_lib.manifest import load_course
-from grader.course_check import lesson_problems, release_matches_source
-from grader.notebooks import grade_id, is_answer, is_tests, nbgrader_meta
-from grader.scaffold import PLACEHOLDER
+from grader.authoring.check import lesson_problems, release_matches_source
+from grader.course.cells import grade_id, is_answer, is_tests, nbgrader_meta
+from grader.authoring.scaffold import PLACEHOLDER
 from tests.test_grader_pipeline import _env, grader, make_course
 
 pytestmark = pytest.mark.slow

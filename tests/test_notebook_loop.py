@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from course_lib.manifest import COURSE_ROOT, load_course
-from grader.synthetic import solution_answers, with_answers
+from grader.course.synthetic import solution_answers, with_answers
 
 pytestmark = pytest.mark.slow
 

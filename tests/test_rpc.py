@@ -1,4 +1,4 @@
-"""The judge's channel to the learner's process (grader.rpc): values, references, policy, hostile peers."""
+"""The judge's channel to the learner's process (grader.sandbox.rpc.endpoint): values, references, policy, hostile peers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 from course_lib import FakeClock, SlowDatabase, by_reference
 from course_lib.database import DatabaseError
-from grader.rpc import ChannelClosed, Endpoint, JudgePolicy, Policy, RemoteError, RemoteObject
+from grader.sandbox.rpc.endpoint import ChannelClosed, Endpoint, JudgePolicy, Policy, RemoteError, RemoteObject
 from tests.support import in_threads
 
 TESTS_CODE = ("__main__", __name__, "tests.support")  # where the judge-side code of these tests lives
@@ -276,7 +276,7 @@ def _closed_soon(endpoint: Endpoint) -> str:
 def test_a_flood_of_forged_requests_closes_the_channel():
     """A peer writing requests without waiting for replies (no real caller can: each waits for its own)
     fills the channel's threads and then the backlog, and the channel closes instead of queueing without end."""
-    from grader.rpc import MAX_BACKLOG, MAX_THREADS
+    from grader.sandbox.rpc.endpoint import MAX_BACKLOG, MAX_THREADS
 
     gate = threading.Event()
     a, b = socket.socketpair()
@@ -367,7 +367,7 @@ def test_a_timeout_anywhere_in_a_call_drops_its_late_reply_and_keeps_the_channel
     """A cell's timeout is an asynchronous exception: wherever it lands in a call, the reply that may still
     come is dropped as abandoned, never taken for a forged one (a CI failure under load: the exception landed
     after the bytes were sent, and the channel closed on the late reply)."""
-    from grader.protocol import CellTimeout
+    from grader.sandbox.protocol import CellTimeout
 
     judge, _, namespace = pair
     namespace["gate"] = threading.Event()

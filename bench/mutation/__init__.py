@@ -3,7 +3,7 @@
 ``python -m bench.mutation`` makes mutants of each reference answer (``mutate.py``: a lock or ``with``
 removed, a ``try`` removed, a statement dropped, a comparison flipped or moved across its boundary,
 ``and``/``or`` swapped, a ``not`` removed, an operator or a constant changed, an argument dropped or
-swapped), grades each one with ``grader.grade.grade_notebook`` (``run.py``) and writes
+swapped), grades each one with ``grader.grading.grade.grade_notebook`` (``run.py``) and writes
 ``bench/MUTATION.md`` (``report.py``): per exercise, mutants, killed, surviving, equivalent.
 
 Why not mutmut or cosmic-ray: both mutate ``.py`` files of an importable package in place and run a test

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.assemble import bound_names
-from grader.notebooks import cell_text, grade_id, is_answer, is_tests, read_notebook
+from grader.grading.assemble import bound_names
+from grader.course.cells import cell_text, grade_id, is_answer, is_tests, read_notebook
 
 from .mutate import Mutant, mutants_of, reference_of
 

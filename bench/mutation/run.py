@@ -15,10 +15,10 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.grade import grade_notebook
+from grader.grading.grade import grade_notebook
 from grader.grading.result import SCORED
-from grader.protocol import Limits
-from grader.synthetic import write_submission
+from grader.sandbox.protocol import Limits
+from grader.course.synthetic import write_submission
 
 from .mutate import Mutant
 from .plan import Cache, LessonPlan

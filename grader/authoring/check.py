@@ -17,8 +17,8 @@ from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-from .generate import generate_release
-from .notebooks import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+from ..course.cells import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+from ..course.generate import generate_release
 
 __all__ = ["lesson_problems", "placeholder_problems", "release_matches_source", "grading_problems"]
 
@@ -107,8 +107,8 @@ def placeholder_problems(root: Path, lesson: Lesson) -> list[str]:
 def grading_problems(root: Path, lesson: Lesson) -> tuple[list[str], str]:
     """Grade the solution (must score full marks) and the untouched release (must score 0); return the
     problems and a line with both scores."""
-    from .autograde import ReferenceFails, check_reference_solution, grade_reference
-    from .grade import grade_notebook
+    from ..classroom.autograde import ReferenceFails, check_reference_solution, grade_reference
+    from ..grading.grade import grade_notebook
 
     problems = []
     try:

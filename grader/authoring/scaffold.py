@@ -231,7 +231,7 @@ def _manifest_with(manifest: Path, entry: str) -> Path:
 def scaffold_lesson(root: Path, slug: str, exercises: list[ExerciseSpec], *, title: str = "",
                     notebook: str = "", minutes: int = 45) -> tuple[Lesson, list[Path]]:
     """Write a new lesson into the course at ``root``; return it and the files written (release last)."""
-    from .generate import generate_release
+    from ..course.generate import generate_release
 
     found = _SLUG.match(slug)
     if not found:

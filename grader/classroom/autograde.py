@@ -3,7 +3,7 @@
 The parent process finds the submissions in nbgrader's ``submitted/`` folder,
 skips those whose stored result matches the submission's fingerprint, and
 grades the rest with ``grade_notebook`` (learner code only ever runs in
-``grader.sandbox``'s child processes) on a pool of worker processes (not
+``grader.sandbox.parent``'s child processes) on a pool of worker processes (not
 threads: the grading code parses with ``ast``, which is not thread-safe in
 CPython 3.11). A worker exits by itself when the parent dies, even by
 ``kill -9``; a worker that dies is replaced, and its submission is retried
@@ -34,17 +34,17 @@ from typing import Any, Callable
 
 from course_lib.manifest import Lesson
 
-from .autograded import autograded_notebook, write_notebook_atomic
-from .course import course_id
-from .grade import exercises_of, grade_notebook
-from .grading.result import NotebookResult, NotebookStatus
-from .nbg import db_url, ensure_assignment
-from .notebooks import read_notebook
-from .progressbar import ProgressBar
-from .redis_urls import database_of, with_database
-from .results import REFERENCE, fingerprint, load_record, result_path
-from .atomic import write_json_atomic
-from .sandbox import Limits
+from ..atomic import write_json_atomic
+from ..course.cells import read_notebook
+from ..course.layout import course_id
+from ..course.nbgrader import db_url, ensure_assignment
+from ..grading.grade import exercises_of, grade_notebook
+from ..grading.result import NotebookResult, NotebookStatus
+from ..progressbar import ProgressBar
+from ..sandbox.protocol import Limits
+from ..sandbox.redis_urls import database_of, with_database
+from .autograded_notebook import autograded_notebook, write_notebook_atomic
+from .store import REFERENCE, fingerprint, load_record, result_path
 
 __all__ = ["Submission", "Job", "AutogradeSummary", "find_submissions", "autograde_lessons", "autograde_lesson",
            "grade_reference", "reference_problem",
@@ -346,7 +346,7 @@ class _LessonRun:
 
     def plan_reference(self, scratch: Path) -> None:
         """Take the reference's stored verdict, or queue the reference solution to be graded first."""
-        from .synthetic import write_submission
+        from ..course.synthetic import write_submission
 
         release = _release_of(self.root, self.lesson)
         fp = fingerprint(self.source, release)
@@ -499,7 +499,7 @@ def grade_reference(root: Path, lesson: Lesson, *, limits: Limits = Limits(), re
     that did not end ``graded`` (the grader itself crashed or timed out) is graded again."""
     import tempfile
 
-    from .synthetic import write_submission
+    from ..course.synthetic import write_submission
 
     path = result_path(root, lesson.slug, REFERENCE)
     source, release = lesson.source_path(root), lesson.release_path(root)

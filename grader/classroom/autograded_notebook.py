@@ -11,9 +11,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from .assemble import assemble
-from .grading.result import NotebookResult
-from .notebooks import NotebookUnreadable, grade_id, is_answer, read_notebook
+from ..course.cells import NotebookUnreadable, grade_id, is_answer, read_notebook
+from ..grading.assemble import assemble
+from ..grading.result import NotebookResult
 
 __all__ = ["autograded_notebook", "write_notebook_atomic"]
 
@@ -79,6 +79,6 @@ def autograded_notebook(source_path: Path, submission_path: Path, result: Notebo
 def write_notebook_atomic(nb: Any, path: Path) -> None:
     import nbformat
 
-    from .atomic import write_text_atomic
+    from ..atomic import write_text_atomic
 
     write_text_atomic(path, nbformat.writes(nbformat.from_dict(nb)))

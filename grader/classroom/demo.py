@@ -16,9 +16,9 @@ import nbformat
 
 from course_lib.manifest import Lesson
 
-from .course import load
-from .notebooks import grade_id, is_answer, read_notebook
-from .synthetic import solution_answers, with_answers
+from ..course.cells import grade_id, is_answer, read_notebook
+from ..course.layout import load
+from ..course.synthetic import solution_answers, with_answers
 
 __all__ = ["KINDS", "pick_course", "copy_course", "Learner", "ExchangeUser", "make_class"]
 

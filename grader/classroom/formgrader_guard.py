@@ -10,7 +10,7 @@ expects (``{"success", "log", "error"}``) so the formgrader shows our grader's o
 Every other formgrader page and API is nbgrader's own.
 
 Enabled in the instructor's environment with
-``jupyter server extension enable --sys-prefix grader.formgrader_guard`` (``make`` does it for the
+``jupyter server extension enable --sys-prefix grader.classroom.formgrader_guard`` (``make`` does it for the
 course's ``.venv``). ``COURSE_FORMGRADER_BUTTONS=off`` makes the buttons refuse with the command to
 run instead.
 """
@@ -30,7 +30,7 @@ _ACTIONS = {"autograde", "generate_feedback", "release_feedback"}
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "grader.formgrader_guard"}]
+    return [{"module": "grader.classroom.formgrader_guard"}]
 
 
 def grader_command(root: Path, action: str, lesson: str, student: str | None, exchange: str | None) -> list[str]:
@@ -99,7 +99,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     )]
     # Ahead of every other rule (nbgrader's formgrader adds its handlers with the same URLs).
     webapp.default_router.rules.insert(0, Rule(HostMatches(".*$"), _ApplicationRouter(webapp, routes)))
-    serverapp.log.info("grader.formgrader_guard: the formgrader's Autograde and feedback buttons run the course's grader")
+    serverapp.log.info("grader.classroom.formgrader_guard: the formgrader's Autograde and feedback buttons run the course's grader")
 
 
 load_jupyter_server_extension = _load_jupyter_server_extension  # the older name, for older servers

@@ -19,10 +19,10 @@ from typing import Any
 
 from course_lib.manifest import Lesson
 
-from .course import course_id
-from .grading.result import NotebookResult
-from .nbg import db_url
-from .results import load_lesson_records
+from ..course.layout import course_id
+from ..course.nbgrader import db_url
+from ..grading.result import NotebookResult
+from .store import load_lesson_records
 
 __all__ = ["Learner", "LessonGrade", "ClassGrades", "class_grades", "format_late", "stale_feedback"]
 

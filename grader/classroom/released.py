@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
 
 __all__ = ["released_slugs", "mark_released", "feedback_digests", "record_feedback_release"]
 

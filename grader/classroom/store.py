@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .grading.result import NotebookResult
+from ..grading.result import NotebookResult
 
 __all__ = ["RESULTS_DIR", "results_dir", "result_path", "load_record", "load_lesson_records",
            "fingerprint", "REFERENCE"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-from ..course import lessons
+from ..course.layout import lessons
 
 
 def add_lessons(parser: argparse.ArgumentParser,
@@ -23,9 +23,9 @@ def add_exchange(parser: argparse.ArgumentParser) -> None:
 
 def chosen_lessons(args: argparse.Namespace) -> list[Lesson]:
     """The lessons named on the command line, else the lessons released to the class (manifest order)."""
+    from ..classroom.released import released_slugs
+    from ..course.layout import course_root
     from ..errors import UsageError
-    from ..course import course_root
-    from ..released import released_slugs
 
     found = lessons(args.lessons)
     if not found:

@@ -7,11 +7,11 @@ import os
 import sys
 from collections import Counter
 
-from ..autograde import autograde_lessons
-from ..course import course_root
-from ..isolation import describe
-from ..results import RESULTS_DIR
-from ..sandbox import Limits
+from ..classroom.autograde import autograde_lessons
+from ..classroom.store import RESULTS_DIR
+from ..course.layout import course_root
+from ..sandbox.isolation import describe
+from ..sandbox.protocol import Limits
 from ._common import add_lessons, add_redis_backend, chosen_lessons, rel
 
 NAME = "autograde"

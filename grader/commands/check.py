@@ -6,12 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from ..course.layout import course_root, find_lesson, load
 from ..errors import UsageError
-from ..course import course_root, find_lesson, load
-from ..grade import grade_notebook
-from ..learner import check_report, default_lesson, format_check, is_workspace_copy, lesson_from_cwd, record_check
-from ..sandbox import Limits
-from ..workspace import DEFAULT_WORKSPACE, WORKSPACE_ENV, workspace_from
+from ..grading.grade import grade_notebook
+from ..lab.workspace import DEFAULT_WORKSPACE, WORKSPACE_ENV, workspace_from
+from ..present.learner import check_report, default_lesson, format_check, is_workspace_copy, lesson_from_cwd, record_check
+from ..sandbox.protocol import Limits
 
 NAME = "check"
 HELP = "grade your notebook in workspace/ with the hidden tests, print what failed with hints, and save your progress"

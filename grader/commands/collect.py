@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..course import course_root
-from ..nbg import exchange_options, run_nbgrader
+from ..course.layout import course_root
+from ..course.nbgrader import exchange_options, run_nbgrader
 from ._common import add_exchange, add_lessons, chosen_lessons
 
 NAME = "collect"

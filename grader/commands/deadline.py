@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..course import course_id, course_root, find_lesson
-from ..nbg import db_url, ensure_assignment
+from ..course.layout import course_id, course_root, find_lesson
+from ..course.nbgrader import db_url, ensure_assignment
 
 NAME = "deadline"
 HELP = ("set a lesson's due date in nbgrader's gradebook (`deadline 04 '2026-12-01 17:00 UTC'`), clear it "

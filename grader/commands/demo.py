@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..course import course_root
+from ..course.layout import course_root
 
 NAME = "demo"
 HELP = ("build a synthetic class (correct, partially wrong, blank and broken notebooks) and run release, "
@@ -35,17 +35,17 @@ def _step(number: int, text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..autograde import autograde_lesson, grade_reference
+    from ..classroom.autograde import autograde_lesson, grade_reference
+    from ..classroom.demo import ExchangeUser, answer_notebook, copy_course, make_class, pick_course
+    from ..classroom.store import load_lesson_records
+    from ..course.layout import course_id
+    from ..course.nbgrader import run_nbgrader
     from ..errors import UsageError
-    from ..demo import ExchangeUser, answer_notebook, copy_course, make_class, pick_course
-    from ..course import course_id
-    from ..export import export_csv
-    from ..feedback import write_feedback
-    from ..nbg import run_nbgrader
+    from ..present.export import export_csv
+    from ..present.feedback import write_feedback
+    from ..present.report import write_report
     from ..progressbar import ProgressBar
-    from ..report import write_report
-    from ..results import load_lesson_records
-    from ..sandbox import Limits
+    from ..sandbox.protocol import Limits
 
     if args.learners < 1:
         raise UsageError("--learners must be at least 1")

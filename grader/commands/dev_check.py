@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..course import course_root, lessons
-from ..course_check import grading_problems, lesson_problems, placeholder_problems, release_matches_source
+from ..authoring.check import grading_problems, lesson_problems, placeholder_problems, release_matches_source
+from ..course.layout import course_root, lessons
 
 NAME = "dev-check"
 HELP = ("check that the manifest, solutions/ and notebooks/ agree (ids, points, no outputs, no leaks, releases up to "

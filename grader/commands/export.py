@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..course import course_root
-from ..export import export_csv
+from ..course.layout import course_root
+from ..present.export import export_csv
 from ._common import add_lessons, chosen_lessons, rel
 
 NAME = "export"

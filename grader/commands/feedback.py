@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..course import course_root
-from ..feedback import write_feedback
-from ..grades import class_grades
-from ..nbg import exchange_options, run_nbgrader
+from ..classroom.grades import class_grades
+from ..classroom.released import record_feedback_release
+from ..classroom.store import load_lesson_records
+from ..course.layout import course_root
+from ..course.nbgrader import exchange_options, run_nbgrader
+from ..present.feedback import write_feedback
 from ..progressbar import ProgressBar
-from ..released import record_feedback_release
-from ..results import load_lesson_records
 from ._common import add_exchange, add_lessons, chosen_lessons, rel
 
 NAME = "feedback"

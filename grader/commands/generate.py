@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..course import course_root, lessons
-from ..generate import generate_release
+from ..course.generate import generate_release
+from ..course.layout import course_root, lessons
 
 NAME = "generate"
 HELP = "regenerate the learner notebooks in notebooks/ from solutions/ (nbgrader generate_assignment)"

@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from ..course.layout import course_root, find_lesson
 from ..errors import UsageError
-from ..course import course_root, find_lesson
-from ..grade import grade_notebook
-from ..sandbox import Limits
+from ..grading.grade import grade_notebook
+from ..sandbox.protocol import Limits
 from ._common import add_redis_backend
 
 NAME = "grade"

@@ -10,10 +10,10 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..autograde import STUDENT_ID
+from ..classroom.autograde import STUDENT_ID
+from ..classroom.released import mark_released
+from ..course.layout import course_root, find_lesson
 from ..errors import UsageError
-from ..course import course_root, find_lesson
-from ..released import mark_released
 
 NAME = "import"
 HELP = ("import submissions of one lesson from a folder or .zip: <student>/.../<notebook>.ipynb or "

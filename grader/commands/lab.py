@@ -8,9 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..course import course_root, load
-from ..shell import RC_DIR_ENV
-from ..workspace import DEFAULT_WORKSPACE, WORKSPACE_ENV, seed_workspace
+from ..course.layout import course_root, load
+from ..lab.shell import RC_DIR_ENV
+from ..lab.workspace import DEFAULT_WORKSPACE, WORKSPACE_ENV, seed_workspace
 
 CONFIG_DIR = Path(".grader") / "jupyter"  # in the workspace: on JUPYTER_CONFIG_PATH for this lab only
 INSTRUCTOR_LAB = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment")
@@ -18,7 +18,7 @@ EXCHANGE_LAB = ("@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:course-l
 INSTRUCTOR_SERVER = ("nbgrader.server_extensions.formgrader",)
 EXCHANGE_SERVER = ("nbgrader.server_extensions.assignment_list", "nbgrader.server_extensions.course_list")
 DEFAULT_EXCHANGE = "/usr/local/share/nbgrader/exchange"
-LEARNER_SERVER = "grader.learner_validate"  # Validate's dialog shows each failed check's message
+LEARNER_SERVER = "grader.lab.validate"  # Validate's dialog shows each failed check's message
 
 
 def configured_exchange(workspace: Path) -> Path:
@@ -43,8 +43,8 @@ def write_learner_config(workspace: Path, *, exchange: bool) -> Path:
 
     The instructor extensions (Formgrader, Create Assignment) are off; the Assignments panel and the
     course list only when an exchange is configured and exists; terminals start the learner's shell
-    with the course's bin first on PATH (``grader.shell``); Validate reports a failed check by its
-    message (``grader.learner_validate``); an (empty) nbgrader_config.py, so
+    with the course's bin first on PATH (``grader.lab.shell``); Validate reports a failed check by its
+    message (``grader.lab.validate``); an (empty) nbgrader_config.py, so
     nbgrader's extensions do not warn that none was found.
     """
     folder = workspace / CONFIG_DIR
@@ -55,7 +55,7 @@ def write_learner_config(workspace: Path, *, exchange: bool) -> Path:
         json.dumps({"disabledExtensions": {name: True for name in off_lab}}, indent=1))
     extensions = {**{name: False for name in off_server}, LEARNER_SERVER: True}
     server = {"ServerApp": {"jpserver_extensions": extensions,
-                            "terminado_settings": {"shell_command": [sys.executable, "-m", "grader.shell"]}}}
+                            "terminado_settings": {"shell_command": [sys.executable, "-m", "grader.lab.shell"]}}}
     (folder / "jupyter_server_config.json").write_text(json.dumps(server, indent=1))
     (folder / "nbgrader_config.py").write_text(
         "# written by `python -m grader lab` (the learner's lab); your own settings go in ~/.jupyter/nbgrader_config.py\n"

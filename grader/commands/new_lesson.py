@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..course import course_root
+from ..course.layout import course_root
 
 NAME = "new-lesson"
 HELP = ("start a lesson: write solutions/NN-slug/ (a gradable example exercise with nbgrader metadata), its "
@@ -22,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..authoring.scaffold import PLACEHOLDER, ScaffoldError, parse_exercise, scaffold_lesson
     from ..errors import UsageError
     from ..errors import NbgraderFailed
-    from ..scaffold import PLACEHOLDER, ScaffoldError, parse_exercise, scaffold_lesson
 
     root = course_root()
     try:

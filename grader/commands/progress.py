@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..course import course_root, load
-from ..learner import format_progress
-from ..workspace import DEFAULT_WORKSPACE, WORKSPACE_ENV, workspace_from
+from ..course.layout import course_root, load
+from ..lab.workspace import DEFAULT_WORKSPACE, WORKSPACE_ENV, workspace_from
+from ..present.learner import format_progress
 
 NAME = "progress"
 HELP = "show your progress through the course (lessons passed, points), from the results of `check`"

@@ -10,11 +10,11 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..course import course_root
-from ..nbg import exchange_options, run_nbgrader
-from ..course import lessons
-from ..released import mark_released
 from ..atomic import write_text_atomic
+from ..classroom.released import mark_released
+from ..course.layout import course_root
+from ..course.layout import lessons
+from ..course.nbgrader import exchange_options, run_nbgrader
 from ._common import add_exchange, add_lessons, rel
 
 NAME = "release"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..autograde import grade_reference
-from ..course import course_root
-from ..results import load_lesson_records
+from ..classroom.autograde import grade_reference
+from ..classroom.store import load_lesson_records
+from ..course.layout import course_root
 from ._common import add_lessons, chosen_lessons, rel
 
 NAME = "report"
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import write_report  # matplotlib: imported only when needed
+    from ..present.report import write_report  # matplotlib: imported only when needed
 
     root = course_root()
     chosen = chosen_lessons(args)

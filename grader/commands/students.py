@@ -8,8 +8,8 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..course import course_id, course_root
-from ..nbg import db_url, run_nbgrader
+from ..course.layout import course_id, course_root
+from ..course.nbgrader import db_url, run_nbgrader
 
 NAME = "students"
 HELP = ("the class list: `students import FILE.csv` (columns id, first_name, last_name, email; nbgrader's "

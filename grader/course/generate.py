@@ -10,7 +10,7 @@ from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-from .errors import NbgraderFailed
+from ..errors import NbgraderFailed
 
 __all__ = ["generate_release"]
 

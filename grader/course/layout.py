@@ -56,7 +56,7 @@ def lessons(names: list[str] | None = None) -> list[Lesson]:
 
 
 def find_lesson(name: str) -> Lesson:
-    from .errors import UsageError
+    from ..errors import UsageError
 
     try:
         return load().lesson(name)

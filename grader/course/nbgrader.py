@@ -16,8 +16,8 @@ from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-from .course import course_id
-from .errors import NbgraderFailed
+from ..errors import NbgraderFailed
+from .layout import course_id
 
 __all__ = ["run_nbgrader", "nbgrader_env", "db_url", "ensure_assignment", "exchange_options"]
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import nbformat
 
-from .notebooks import grade_id, is_answer, read_notebook
+from .cells import grade_id, is_answer, read_notebook
 
 __all__ = ["solution_answers", "with_answers", "write_submission"]
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .notebooks import cell_text, grade_id, is_answer, is_tests, nbgrader_meta
+from ..course.cells import cell_text, grade_id, is_answer, is_tests, nbgrader_meta
 
 __all__ = ["GradedCell", "Assembly", "assemble", "strip_hidden_markers", "bound_names", "STUB"]
 

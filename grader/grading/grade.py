@@ -3,7 +3,7 @@
 >>> # grade_notebook("solutions/04-simple-cache/simple_cache.ipynb", "workspace/04-simple-cache/simple_cache.ipynb")
 
 The learner's answers are assembled into the instructor's notebook (see
-``grader.assemble``), run in a sandboxed process (``grader.sandbox``) and
+``grader.grading.assemble``), run in a sandboxed process (``grader.sandbox.parent``) and
 each exercise scores its points when its test cell ran without an error.
 """
 
@@ -14,11 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..course.cells import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+from ..sandbox.isolation import PACKAGE_ROOT
+from ..sandbox.parent import RunOutcome, run_cells
+from ..sandbox.protocol import Limits
 from .assemble import STUB, GradedCell, assemble, bound_names
-from .grading.result import GRADING_LATENCY_SCALE, ExerciseResult, ExerciseStatus, NotebookResult, NotebookStatus
-from .isolation import PACKAGE_ROOT
-from .notebooks import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
-from .sandbox import Limits, RunOutcome, run_cells
+from .result import GRADING_LATENCY_SCALE, ExerciseResult, ExerciseStatus, NotebookResult, NotebookStatus
 from .tamper import changes
 
 __all__ = ["grade_notebook", "exercises_of", "grading_env"]

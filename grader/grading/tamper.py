@@ -1,6 +1,6 @@
 """What a submission changed that it must not: locked cells edited, grade cells deleted, retyped or stripped.
 
-Grading never trusts these cells (``grader.assemble`` rebuilds the program from the
+Grading never trusts these cells (``grader.grading.assemble`` rebuilds the program from the
 instructor's source), so a change costs nothing and gains nothing; it is reported,
 one note per cell, so the notebook's status is ``tampered`` and an instructor looks.
 The instructor's own source notebook is not tampering: a locked cell may equal its
@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .notebooks import cell_text, grade_id, is_answer, nbgrader_meta
+from ..course.cells import cell_text, grade_id, is_answer, nbgrader_meta
 
 __all__ = ["changes", "release_text"]
 

@@ -4,7 +4,7 @@ jupyter_server starts ``$SHELL -l`` when it was not started from a terminal, and
 profile rebuilds PATH (Debian's /etc/profile sets it from scratch; conda, pyenv or Homebrew lines in
 ~/.profile or ~/.bashrc put their own Python first). So whatever the server's PATH says, the venv is
 gone by the time the prompt shows. ``lab`` therefore starts terminals with
-``python -m grader.shell``, which runs the learner's shell as a login shell and puts the course's bin
+``python -m grader.lab.shell``, which runs the learner's shell as a login shell and puts the course's bin
 folder (``python``, ``course``, ``nbgrader``) first *after* the shell's own start-up files:
 
 - bash: ``--rcfile`` with a file that reads what a login bash reads, then prepends;
@@ -13,7 +13,7 @@ folder (``python``, ``course``, ``nbgrader``) first *after* the shell's own star
 - sh, dash, ksh, mksh: the ``ENV`` file an interactive POSIX shell reads after the profile;
 - any other shell: started as it is, with PATH set (and a note if its profile changed it).
 
-``python -m grader.shell --print-path`` prints the PATH a terminal would get (for the tests).
+``python -m grader.lab.shell --print-path`` prints the PATH a terminal would get (for the tests).
 """
 
 from __future__ import annotations

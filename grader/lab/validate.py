@@ -188,7 +188,7 @@ def _handler_class() -> Any:
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "grader.learner_validate"}]
+    return [{"module": "grader.lab.validate"}]
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
@@ -201,4 +201,4 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     route = [(url_path_join(webapp.settings["base_url"], r"/assignments/validate"), _handler_class())]
     # Ahead of nbgrader's own handler for the same URL (added by its validate_assignment extension).
     webapp.default_router.rules.insert(0, Rule(HostMatches(".*$"), _ApplicationRouter(webapp, route)))
-    serverapp.log.info("grader.learner_validate: Validate reports failed checks by their message")
+    serverapp.log.info("grader.lab.validate: Validate reports failed checks by their message")

@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
 
 __all__ = ["SeedReport", "seed_workspace", "DEFAULT_WORKSPACE", "WORKSPACE_ENV", "SEEDED_FILE", "workspace_from"]
 

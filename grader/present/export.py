@@ -1,6 +1,6 @@
 """Export the class's grades: one CSV row per learner, one column per exercise, plus statuses.
 
-Everything comes from ``grader.grades.class_grades``, i.e. nbgrader's gradebook: manual scores from
+Everything comes from ``grader.classroom.grades.class_grades``, i.e. nbgrader's gradebook: manual scores from
 the formgrader win over the autograder's, late penalties are the ones ``autograde`` set with
 nbgrader's LateSubmissionPlugin. An exercise that could not be graded (the notebook timed out,
 crashed or was unreadable before it ran) is an empty cell, never a 0; so is the lesson's total and
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-from .grades import class_grades
-from .released import feedback_digests
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
+from ..classroom.grades import class_grades
+from ..classroom.released import feedback_digests
 
 __all__ = ["export_rows", "export_columns", "export_csv"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-from .grading.result import GRADING_LATENCY_SCALE, NotebookResult
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
+from ..grading.result import GRADING_LATENCY_SCALE, NotebookResult
 
 __all__ = ["feedback_html", "write_feedback", "STATUS_TEXT", "EXERCISE_TEXT", "clean_message", "result_text"]
 
@@ -64,8 +64,8 @@ def _section_titles(lesson: Lesson) -> dict[str, str]:
     "Exercise 1 (`cache-aside-read`): ..."), so charts are filed under the demonstration or
     exercise they belong to; cells before the first such heading are the lesson's introduction.
     """
-    from .course import course_root
-    from .notebooks import read_notebook
+    from ..course.cells import read_notebook
+    from ..course.layout import course_root
 
     try:
         nb = read_notebook(lesson.release_path(course_root()))
@@ -98,7 +98,7 @@ def _gradebook_view(result: NotebookResult, grade) -> tuple[str, dict[str, float
     """(score text, {exercise: score shown}, late/penalty line) from the gradebook's grade, else the result."""
     if grade is None:
         return f"{result.score:g}", {e.id: e.score for e in result.exercises}, ""
-    from .grades import format_late
+    from ..classroom.grades import format_late
 
     shown = {e.id: (grade.scores.get(e.id) if grade.scores.get(e.id) is not None else e.score) for e in result.exercises}
     score = grade.score
@@ -111,7 +111,7 @@ def _gradebook_view(result: NotebookResult, grade) -> tuple[str, dict[str, float
 
 
 def feedback_html(lesson: Lesson, result: NotebookResult, *, student: str | None = None, grade=None) -> str:
-    """The page; ``grade`` (a ``grader.grades.LessonGrade``) supplies the gradebook's scores, comments and penalty."""
+    """The page; ``grade`` (a ``grader.classroom.grades.LessonGrade``) supplies the gradebook's scores, comments and penalty."""
     hints = {e.id: e.hints for e in lesson.exercises}
     summaries = {e.id: e.summary for e in lesson.exercises}
     figures = _figures_by_section(lesson, result)

@@ -17,9 +17,9 @@ from typing import Any
 
 from course_lib.manifest import Course, Lesson
 
+from ..atomic import write_text_atomic
+from ..grading.result import NotebookResult
 from .feedback import EXERCISE_TEXT, STATUS_TEXT, clean_message, feedback_html, result_text
-from .grading.result import NotebookResult
-from .atomic import write_text_atomic
 
 __all__ = ["STATE_DIR", "state_path", "load_state", "record_check", "feedback_path", "format_check",
            "format_progress", "default_lesson", "matching_hint", "answers_digest", "check_report", "is_workspace_copy",

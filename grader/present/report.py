@@ -16,10 +16,10 @@ from matplotlib.figure import Figure
 
 from course_lib.manifest import Lesson
 
-from .atomic import write_text_atomic
-from .grades import ClassGrades, class_grades, format_late, stale_feedback
-from .grading.result import SCORED, NotebookStatus
-from .results import REFERENCE, load_lesson_records, load_record, result_path
+from ..atomic import write_text_atomic
+from ..classroom.grades import ClassGrades, class_grades, format_late, stale_feedback
+from ..classroom.store import REFERENCE, load_lesson_records, load_record, result_path
+from ..grading.result import SCORED, NotebookStatus
 
 __all__ = ["write_report"]
 

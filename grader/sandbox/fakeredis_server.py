@@ -1,7 +1,7 @@
 """A fakeredis server in a process of its own, with its Lua locked down: the grading Redis without redis-server.
 
-Started by ``grader.sandbox`` (inside its own sandbox, see ``grader.isolation``) as
-``python -m grader.fakeredis_server SOCKET`` when the machine has no ``redis-server``.
+Started by ``grader.sandbox.parent`` (inside its own sandbox, see ``grader.sandbox.isolation``) as
+``python -m grader.sandbox.fakeredis_server SOCKET`` when the machine has no ``redis-server``.
 It serves one submission's keys on a unix socket, to the judge and (through the
 judge's proxy) to the learner's code, and nothing else.
 
@@ -174,7 +174,7 @@ class UnixFakeServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
 
 
 def refuse_admin_commands() -> None:
-    """Make the commands a grading server refuses (``grader.redis_service.REFUSED``) unknown, as its ACL does."""
+    """Make the commands a grading server refuses (``grader.sandbox.redis_service.REFUSED``) unknown, as its ACL does."""
     from fakeredis._commands import SUPPORTED_COMMANDS
 
     from .redis_service import REFUSED
@@ -186,7 +186,7 @@ def refuse_admin_commands() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m grader.fakeredis_server SOCKET_PATH", file=sys.stderr)
+        print("usage: python -m grader.sandbox.fakeredis_server SOCKET_PATH", file=sys.stderr)
         return 2
     lock_down_lua()
     refuse_admin_commands()

@@ -64,7 +64,7 @@ def _trusted_prefixes() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     found = {os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
     found.update(os.path.realpath(p) + os.sep for p in sys.path if "site-packages" in p)
-    found.add(os.path.dirname(os.path.realpath(__file__)) + os.sep)  # the grader package (the runner)
+    found.add(os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep)  # the whole grader package
     return tuple(sorted(found))
 
 

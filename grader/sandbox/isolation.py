@@ -3,11 +3,11 @@
 Grading one submission starts up to three processes, each in a sandbox of its own
 (``plan(role, ...)``):
 
-- ``learner``: the learner's interpreter (``grader.runner``);
-- ``judge``: the test cells (``grader.judge``), which take the learner's objects,
+- ``learner``: the learner's interpreter (``grader.sandbox.runner``);
+- ``judge``: the test cells (``grader.sandbox.judge``), which take the learner's objects,
   messages and Redis traffic as input and are therefore sandboxed as tightly;
 - ``redis``: the grading Redis server (``redis-server``, or fakeredis in a process
-  of its own, ``grader.fakeredis_server``), which runs what the learner sends it.
+  of its own, ``grader.sandbox.fakeredis_server``), which runs what the learner sends it.
 
 With bubblewrap (``bwrap``, as root) each one gets its own mount namespace (a
 read-only ``/usr``, a few files of ``/etc``, and only for Python roles the Python
@@ -24,7 +24,7 @@ unprivileged uid when the interpreter is readable by it; ``describe()`` says wha
 missing (lines starting ``NOT ACTIVE``). ``isolation="off"`` (``Limits``) turns all of
 this, and the learner's audit hook, off: the baseline for measuring the cost.
 
-``python -m grader.isolation`` prints the protections of each role on this machine.
+``python -m grader.sandbox.isolation`` prints the protections of each role on this machine.
 """
 
 from __future__ import annotations
@@ -49,11 +49,11 @@ ROLES = ("learner", "judge", "redis")
 INSIDE_RUN = "/run/grader"  # the learner's Redis socket (served by the judge)
 INSIDE_REDIS = "/run/redis"  # the grading Redis server's socket (the judge and the server only)
 SANDBOX_UIDS = (200_000, 260_000)  # unprivileged uids without a passwd entry, drawn per run and role
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # holds grader/ and course_lib/
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # holds grader/ and course_lib/
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "localtime", "passwd", "group", "nsswitch.conf",
         "hosts", "host.conf", "gai.conf", "ssl", "ca-certificates", "mime.types", "alternatives", "os-release")
-_WHAT = {"learner": "the learner's interpreter (grader.runner)",
-         "judge": "the judge: the test cells (grader.judge)",
+_WHAT = {"learner": "the learner's interpreter (grader.sandbox.runner)",
+         "judge": "the judge: the test cells (grader.sandbox.judge)",
          "redis": "the grading Redis server (redis-server, or fakeredis in its own process)"}
 
 
@@ -268,7 +268,7 @@ def active_protections(isolation: str = "auto", redis: bool = False, role: str =
     """One line per protection ``role`` gets on this machine (lines starting NOT ACTIVE are missing)."""
     lines = plan(role, Path("/nonexistent"), isolation=isolation).protections
     if role == "learner":
-        lines = lines + ["test cells run in a separate process (grader.judge, sandboxed too) that reaches the "
+        lines = lines + ["test cells run in a separate process (grader.sandbox.judge, sandboxed too) that reaches the "
                          "learner's names through a narrow channel; a lesson with notebook metadata "
                          "grader.tests = 'kernel' runs them in the learner's process"]
     if role == "judge":

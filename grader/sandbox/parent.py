@@ -1,13 +1,13 @@
 """The parent side: run one submission in sandboxed processes and collect one record per cell.
 
-Each run starts, each in a sandbox of its own (``grader.isolation``): the learner's
-interpreter (``grader.runner``), the judge that runs the test cells
-(``grader.judge``) and, when the lesson uses Redis, this submission's own Redis
-server (``grader.redis_service``). Each has its own unprivileged uid, no network, a
+Each run starts, each in a sandbox of its own (``grader.sandbox.isolation``): the learner's
+interpreter (``grader.sandbox.runner``), the judge that runs the test cells
+(``grader.sandbox.judge``) and, when the lesson uses Redis, this submission's own Redis
+server (``grader.sandbox.redis_service``). Each has its own unprivileged uid, no network, a
 clean environment, a private tmpfs home, resource limits and a wall-clock budget
 enforced by killing it; the only folders they share hold the sockets between them.
 
-The parent talks to the runner cell by cell (``grader.protocol``): it sends one
+The parent talks to the runner cell by cell (``grader.sandbox.protocol``): it sends one
 cell (its source encrypted with a per-run key), waits for exactly one
 authenticated record, and only then sends the next, so hidden tests are never in
 the learner's process and blind writes cannot forge a result. Test cells go to
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .isolation import INSIDE_REDIS, INSIDE_RUN, Bind, Plan, new_uids
+from .isolation import INSIDE_REDIS, INSIDE_RUN, PACKAGE_ROOT, Bind, Plan, new_uids
 from .isolation import plan as isolation_plan
 from .protocol import RECORD_STATUSES, SETUP_ID, Limits, LineReader, keystream_xor, mac
 from .redis_service import SOCKET as REDIS_SOCKET
@@ -229,12 +229,12 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
               judge: bool = False, learner_names: frozenset[str] = frozenset()) -> RunOutcome:
     """Run ``cells`` (dicts with 'source', 'kind', 'timeout', 'grade_id') in sandboxed processes.
 
-    The runner gets the cells one at a time (see ``grader.runner``); every record
+    The runner gets the cells one at a time (see ``grader.sandbox.runner``); every record
     must carry the right index, the nonce of its cell and a valid HMAC, or the
     run stops as ``crashed`` with the reason. With ``judge=True`` test cells
-    never reach the runner: they run in the judge (``grader.judge``), which
+    never reach the runner: they run in the judge (``grader.sandbox.judge``), which
     reaches the learner's names (``learner_names`` always come from the learner)
-    through a narrow channel (``grader.rpc``).
+    through a narrow channel (``grader.sandbox.rpc.endpoint``).
     """
     outcome = RunOutcome()
     top = Path(tempfile.mkdtemp(prefix="grade-"))
@@ -296,7 +296,7 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
             init["rpc_fd"] = learner_sock.fileno()
         outcome.processes["learner"] = {"uid": learner.uid, "sandboxed": learner.mounted}
         proc = subprocess.Popen(
-            [*learner.prefix, sys.executable, "-m", "grader.runner", str(write_fd)],
+            [*learner.prefix, sys.executable, "-m", "grader.sandbox.runner", str(write_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errfile,
             pass_fds=(write_fd,) + ((learner_sock.fileno(),) if learner_sock else ()),
             cwd="/" if learner.mounted else learner.home, env=env, start_new_session=True,
@@ -441,7 +441,7 @@ class _DiskFull(Exception):
 
 
 class _JudgeClient:
-    """The parent's end of the judge (``grader.judge``), started in its own sandbox: it runs the test cells."""
+    """The parent's end of the judge (``grader.sandbox.judge``), started in its own sandbox: it runs the test cells."""
 
     def __init__(self, sock: socket.socket, env: dict[str, str], folders: dict[str, Path], limits: Limits,
                  learner_names: frozenset[str], uid: int | None, db: int, redis: bool,
@@ -453,7 +453,7 @@ class _JudgeClient:
         judge_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
         seed = _prepare_home(self.plan, home, judge_env)
         init: dict[str, Any] = {"learner_names": sorted(learner_names), "index": "ready", "seed": seed,
-                                "course_root": str(Path(__file__).resolve().parent.parent), "cells": labels,
+                                "course_root": str(PACKAGE_ROOT), "cells": labels,
                                 "uses_redis": redis}
         if redis:
             server = self.plan.path(redis_bind) + "/" + REDIS_SOCKET
@@ -465,7 +465,7 @@ class _JudgeClient:
             _chown_tree(home, self.plan.uid)
         self.errfile = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [*self.plan.prefix, sys.executable, "-m", "grader.judge", str(sock.fileno())],
+            [*self.plan.prefix, sys.executable, "-m", "grader.sandbox.judge", str(sock.fileno())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile, pass_fds=(sock.fileno(),),
             cwd="/" if self.plan.mounted else self.plan.home, env=judge_env, start_new_session=True,
             preexec_fn=lambda: _limit_resources(limits, nproc=self.plan.uid is not None),

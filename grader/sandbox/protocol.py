@@ -1,12 +1,12 @@
 """The wire between the three grading processes: the one module all of them import.
 
-The parent (``grader.sandbox``) starts two children per submission and talks to
+The parent (``grader.sandbox.parent``) starts two children per submission and talks to
 each over its own pipe, in JSON lines:
 
-- the **runner** (``python -m grader.runner``, the learner's interpreter, in its
+- the **runner** (``python -m grader.sandbox.runner``, the learner's interpreter, in its
   sandbox) gets :class:`RunnerInit`, then one :class:`CellMessage` at a time,
   and answers each with one :class:`CellRecord` authenticated with :func:`mac`;
-- the **judge** (``python -m grader.judge``, the test cells, in a sandbox of its
+- the **judge** (``python -m grader.sandbox.judge``, the test cells, in a sandbox of its
   own) gets :class:`JudgeInit`, then one :class:`JudgeRequest` at a time, and
   answers each with one :class:`JudgeReply`.
 

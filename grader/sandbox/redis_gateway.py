@@ -2,7 +2,7 @@
 
 The learner's sandbox has no network. Its ``REDIS_URL`` points at a unix socket
 the judge serves with a :class:`RedisProxy` to the grading Redis server (one per
-submission, in a sandbox of its own: see ``grader.redis_service``); the parent
+submission, in a sandbox of its own: see ``grader.sandbox.redis_service``); the parent
 serves one the same way to a server given with ``--redis-url``. A proxy only
 copies bytes: it parses nothing the learner sends.
 

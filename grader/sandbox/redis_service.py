@@ -1,14 +1,14 @@
 """The grading Redis server of one submission: started, sandboxed and stopped by the parent.
 
 Every submission that uses Redis gets a server of its own, in a sandbox of its own
-(``grader.isolation``, role ``redis``): its own unprivileged uid, no network, no
+(``grader.sandbox.isolation``, role ``redis``): its own unprivileged uid, no network, no
 files but a tmpfs, and a unix socket in a folder shared only with the judge. It holds
 nothing but that submission's keys, so whatever a learner's commands do to it
 (scripts, FLUSHALL, a crash) changes nothing but that submission's own run.
 
 - ``redis-server`` (the default when the machine has it): its Lua is sandboxed by
   Redis, and its ACL refuses the admin commands no lesson needs (:data:`REFUSED`);
-- ``fakeredis`` (otherwise, or asked for): ``grader.fakeredis_server``, with its Lua
+- ``fakeredis`` (otherwise, or asked for): ``grader.sandbox.fakeredis_server``, with its Lua
   locked down.
 
 With ``--redis-url`` (an instructor's own server) no server is started: the parent
@@ -64,7 +64,7 @@ class RedisServer:
             if self.plan.chown_home:
                 os.chown(home, self.plan.uid, self.plan.uid)
         if python:
-            command = [sys.executable, "-m", "grader.fakeredis_server", self.socket]
+            command = [sys.executable, "-m", "grader.sandbox.fakeredis_server", self.socket]
         else:
             acl = ["on", "nopass", "~*", "&*", "+@all", *(f"-{name}" for name in REFUSED)]
             command = [str(tools()["redis_server"]), "--port", "0", "--unixsocket", self.socket,
@@ -73,7 +73,7 @@ class RedisServer:
                        "--user", "default", *acl]
         self.errfile = tempfile.TemporaryFile()
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.plan.home, "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONPATH": str(PACKAGE_ROOT)}  # python -m grader.fakeredis_server: this process's grader
+               "PYTHONPATH": str(PACKAGE_ROOT)}  # python -m grader.sandbox.fakeredis_server: this process's grader
         self.proc = subprocess.Popen(
             [*self.plan.prefix, *command], stdin=subprocess.DEVNULL, stdout=self.errfile, stderr=self.errfile,
             cwd=self.plan.home if not self.plan.mounted else "/", env=env, start_new_session=True,

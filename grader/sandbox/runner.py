@@ -1,7 +1,7 @@
 """The child side of the sandbox: run cells in a fresh IPython shell, report each one.
 
-Started by ``grader.sandbox`` as ``python -m grader.runner RESULT_FD``. The
-protocol (see ``grader.sandbox``) is a conversation, so that nothing the
+Started by ``grader.sandbox.parent`` as ``python -m grader.sandbox.runner RESULT_FD``. The
+protocol (see ``grader.sandbox.parent``) is a conversation, so that nothing the
 learner's code must not see is ever in this process before it is needed:
 
 1. The parent sends one JSON line on stdin: the run's secret key and settings.
@@ -15,8 +15,8 @@ learner's code must not see is ever in this process before it is needed:
    authenticated ``done`` record.
 
 With the judge (``init["rpc_fd"]``, the default), test cells never come here:
-they run in ``grader.judge``, and this process serves the judge's requests for
-the learner's names over the channel (``grader.rpc``), in background threads,
+they run in ``grader.sandbox.judge``, and this process serves the judge's requests for
+the learner's names over the channel (``grader.sandbox.rpc.endpoint``), in background threads,
 between the cells it runs.
 
 For a lesson that opted out of the judge, test cells come here too. Learner
@@ -26,7 +26,7 @@ and executed by this module (never in IPython's history, ``In``/``Out`` or
 the course relies on (``course_lib``, builtins, the modules the tests import
 and the names course cells bound) were checked and restored. Everything
 secret lives in ``main``'s local variables and closures, never in module
-globals, and the audit hook (``grader.guard``) blocks the usual ways to
+globals, and the audit hook (``grader.sandbox.guard``) blocks the usual ways to
 reach another frame's locals (``sys._getframe``, ``gc``, traceback frames).
 """
 
@@ -137,7 +137,7 @@ def learner_place(exc: BaseException, cell_of: dict[str, int], only: int | None 
     """The innermost frame of a learner's cell in ``exc``'s traceback (of cell ``only``, if given).
 
     ``{"cell": index, "line": n, "function": name, "text": the line}``, or None: what the learner
-    must look at when their code raised, sent with the exception to the judge (``grader.rpc``).
+    must look at when their code raised, sent with the exception to the judge (``grader.sandbox.rpc.endpoint``).
     """
     tb = exc.__traceback__
     found = None
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
     if init.get("rpc_fd") is not None:  # the tests run in the judge and reach this namespace through a channel
         import socket
 
-        from .rpc import Endpoint, Policy
+        from .rpc.endpoint import Endpoint, Policy
 
         def lookup(name: str) -> Any:
             try:

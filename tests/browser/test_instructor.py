@@ -9,7 +9,7 @@ import sys
 from playwright.sync_api import expect
 
 from course_lib.manifest import load_course
-from grader.synthetic import write_submission
+from grader.course.synthetic import write_submission
 
 from tests.support import free_port, stop_server, wait_for_http
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from course_lib.manifest import COURSE_ROOT, load_course
-from grader.synthetic import solution_answers
+from grader.course.synthetic import solution_answers
 
 from .conftest import ARTIFACTS
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from course_lib.manifest import COURSE_ROOT, load_course
-from grader.notebooks import read_notebook
-from grader.synthetic import solution_answers
+from grader.course.cells import read_notebook
+from grader.course.synthetic import solution_answers
 from tests.support import exercise_summary
 
 pytestmark = pytest.mark.slow

@@ -174,10 +174,10 @@ class Policy:
 
 
 class JudgePolicy(Policy):
-    """The learner may use what each of the tests' objects declares (``grader.learner_api``), and nothing else.
+    """The learner may use what each of the tests' objects declares (``grader.sandbox.learner_api``), and nothing else.
 
     Every read, call and operator the learner's code applies to one of the judge's
-    objects is checked against :func:`grader.learner_api.api_of`; anything not
+    objects is checked against :func:`grader.sandbox.learner_api.api_of`; anything not
     listed, every name starting with ``_`` and every ``setattr`` is refused with a
     ``PermissionError`` that says what was tried.
     """
@@ -192,7 +192,7 @@ class JudgePolicy(Policy):
         return PermissionError(f"the tests' {type(obj).__name__} does not let your code use {what}")
 
     def getattr(self, obj: Any, name: str) -> Any:
-        from .learner_api import api_of, guard_execute_command
+        from ..learner_api import api_of, guard_execute_command
 
         if name in self.DESCRIPTIVE:
             return getattr(obj, name)
@@ -210,14 +210,14 @@ class JudgePolicy(Policy):
         raise PermissionError(f"the tests' {type(obj).__name__} is read-only to your code (tried to delete .{name})")
 
     def call(self, obj: Any) -> Callable[..., Any]:
-        from .learner_api import api_of
+        from ..learner_api import api_of
 
         if "__call__" not in api_of(obj, self.trusted):
             raise PermissionError(f"the tests' {type(obj).__name__} is not callable by your code")
         return obj
 
     def operator(self, obj: Any, dunder: str) -> None:
-        from .learner_api import api_of
+        from ..learner_api import api_of
 
         if not hasattr(type(obj), dunder):  # what Python itself says (list() asks a generator for its length)
             raise TypeError(f"the tests' {type(obj).__name__} does not support {dunder}")
