@@ -1,6 +1,6 @@
 """Drive ``async def`` code from plain, synchronous code: for lesson 12's checks and tests.
 
-A coroutine cannot cross the grader's channel (``grader.sandbox.rpc.endpoint``): the tests run
+A coroutine cannot cross the grader's channel (``grader.sandbox.rpc``): the tests run
 in another process, and awaiting needs the event loop of the process that made
 the coroutine. So lesson 12 imports these two helpers *into its answer cells*:
 they run in the learner's process, and the tests reach them as plain

@@ -82,7 +82,7 @@ def _kind(obj: Any) -> str:
     if isinstance(obj, type):
         return "class"
     remote = getattr(type(obj), "grader_kind", None)
-    if remote is not None:  # a grader.sandbox.rpc.endpoint.RemoteObject: what the object is on the learner's side
+    if remote is not None:  # a grader.sandbox.rpc.remote.RemoteObject: what the object is on the learner's side
         return obj.grader_kind
     return "function" if callable(obj) and not isinstance(obj, type) else "object"
 

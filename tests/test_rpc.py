@@ -1,4 +1,4 @@
-"""The judge's channel to the learner's process (grader.sandbox.rpc.endpoint): values, references, policy, hostile peers."""
+"""The judge's channel to the learner's process (grader.sandbox.rpc): values, references, policy, hostile peers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from hypothesis import given, settings, strategies as st
 
 from course_lib import FakeClock, SlowDatabase, by_reference
 from course_lib.database import DatabaseError
-from grader.sandbox.rpc.endpoint import ChannelClosed, Endpoint, JudgePolicy, Policy, RemoteError, RemoteObject
+from grader.sandbox.rpc.endpoint import Endpoint
+from grader.sandbox.rpc.errors import ChannelClosed, RemoteError
+from grader.sandbox.rpc.policy import JudgePolicy, Policy
+from grader.sandbox.rpc.remote import RemoteObject
 from tests.support import in_threads
 
 TESTS_CODE = ("__main__", __name__, "tests.support")  # where the judge-side code of these tests lives
@@ -276,7 +279,7 @@ def _closed_soon(endpoint: Endpoint) -> str:
 def test_a_flood_of_forged_requests_closes_the_channel():
     """A peer writing requests without waiting for replies (no real caller can: each waits for its own)
     fills the channel's threads and then the backlog, and the channel closes instead of queueing without end."""
-    from grader.sandbox.rpc.endpoint import MAX_BACKLOG, MAX_THREADS
+    from grader.sandbox.rpc.limits import MAX_BACKLOG, MAX_THREADS
 
     gate = threading.Event()
     a, b = socket.socketpair()

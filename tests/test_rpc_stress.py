@@ -1,4 +1,4 @@
-"""The channel (grader.sandbox.rpc.endpoint) under load, with the learner's side in its own process as in grading.
+"""The channel (grader.sandbox.rpc) under load, with the learner's side in its own process as in grading.
 
 Every test is seeded and checks answers, not times: a run either completes with the right results or
 a thread is still waiting after a generous bound (a deadlock), which fails the test and names the calls
@@ -17,7 +17,9 @@ import time
 
 import pytest
 
-from grader.sandbox.rpc.endpoint import ChannelClosed, Endpoint, JudgePolicy
+from grader.sandbox.rpc.endpoint import Endpoint
+from grader.sandbox.rpc.errors import ChannelClosed
+from grader.sandbox.rpc.policy import JudgePolicy
 from grader.sandbox.protocol import CellTimeout
 from tests.support import in_threads
 
@@ -27,7 +29,8 @@ TESTS_CODE = ("__main__", __name__, "tests.support")  # where the judge-side cod
 PEER = """
 import socket, sys, threading, time
 sys.setswitchinterval(1e-4)
-from grader.sandbox.rpc.endpoint import Endpoint, Policy
+from grader.sandbox.rpc.endpoint import Endpoint
+from grader.sandbox.rpc.policy import Policy
 namespace = {}
 exec(sys.argv[2], namespace)
 endpoint = Endpoint(socket.socket(fileno=int(sys.argv[1])), Policy(), name="learner", root=namespace.__getitem__)

@@ -5,7 +5,7 @@ process per submission, in a sandbox of its own (``grader.sandbox.isolation``, r
 ``judge``: its own uid, no network, a clean environment, nothing of the course
 folder): everything it reads from the learner's side is hostile input. It talks
 to the parent in JSON lines on stdin/stdout (``grader.sandbox.protocol``), to the
-learner's process through ``grader.sandbox.rpc.endpoint`` on the socket ``RPC_FD``, and to this
+learner's process through ``grader.sandbox.rpc`` on the socket ``RPC_FD``, and to this
 submission's own grading Redis server through a unix socket; it serves the
 learner's Redis socket as a byte proxy to that server, which the tests can cut
 (``redis_outage``).
@@ -19,7 +19,7 @@ Test cells run here, in a namespace made of
    are the judge's, untouched by the learner;
 3. everything else, looked up in the learner's namespace when first used: plain
    data by value, functions, classes and objects as references
-   (``grader.sandbox.rpc.endpoint.RemoteObject``), re-read before each test cell.
+   (``grader.sandbox.rpc.remote.RemoteObject``), re-read before each test cell.
 
 Names the learner's answer cells bind always come from the learner. The
 verdict (did the cell raise?) is decided here: the learner's code can answer
@@ -47,7 +47,9 @@ from typing import TYPE_CHECKING, Any
 from course_lib.checks import carry_learner_line, learner_line, passed_by_reference
 
 from .protocol import COURSE_FILENAME, TESTS_FILENAME, CellTimeout, load_grading_profile, timeout_record
-from .rpc.endpoint import ChannelClosed, Endpoint, JudgePolicy, RemoteError
+from .rpc.endpoint import Endpoint
+from .rpc.errors import ChannelClosed, RemoteError
+from .rpc.policy import JudgePolicy
 
 if TYPE_CHECKING:
     from .redis_gateway import RedisProxy

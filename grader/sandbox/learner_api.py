@@ -1,6 +1,6 @@
 """What the learner's code may do with each object the tests pass in: an allowlist, by type.
 
-The judge's objects cross the channel by reference (``grader.sandbox.rpc.endpoint``); every
+The judge's objects cross the channel by reference (``grader.sandbox.rpc``); every
 attribute the learner's code reads, every call and every operator it applies to
 one of them is checked against :func:`api_of` first, and anything not listed
 is refused with a ``PermissionError`` that names it. The rules, in order:

@@ -234,7 +234,7 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
     run stops as ``crashed`` with the reason. With ``judge=True`` test cells
     never reach the runner: they run in the judge (``grader.sandbox.judge``), which
     reaches the learner's names (``learner_names`` always come from the learner)
-    through a narrow channel (``grader.sandbox.rpc.endpoint``).
+    through a narrow channel (``grader.sandbox.rpc``).
     """
     outcome = RunOutcome()
     top = Path(tempfile.mkdtemp(prefix="grade-"))

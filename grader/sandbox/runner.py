@@ -16,7 +16,7 @@ learner's code must not see is ever in this process before it is needed:
 
 With the judge (``init["rpc_fd"]``, the default), test cells never come here:
 they run in ``grader.sandbox.judge``, and this process serves the judge's requests for
-the learner's names over the channel (``grader.sandbox.rpc.endpoint``), in background threads,
+the learner's names over the channel (``grader.sandbox.rpc``), in background threads,
 between the cells it runs.
 
 For a lesson that opted out of the judge, test cells come here too. Learner
@@ -137,7 +137,7 @@ def learner_place(exc: BaseException, cell_of: dict[str, int], only: int | None 
     """The innermost frame of a learner's cell in ``exc``'s traceback (of cell ``only``, if given).
 
     ``{"cell": index, "line": n, "function": name, "text": the line}``, or None: what the learner
-    must look at when their code raised, sent with the exception to the judge (``grader.sandbox.rpc.endpoint``).
+    must look at when their code raised, sent with the exception to the judge (``grader.sandbox.rpc``).
     """
     tb = exc.__traceback__
     found = None
@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one function on 
     if init.get("rpc_fd") is not None:  # the tests run in the judge and reach this namespace through a channel
         import socket
 
-        from .rpc.endpoint import Endpoint, Policy
+        from .rpc.endpoint import Endpoint
+        from .rpc.policy import Policy
 
         def lookup(name: str) -> Any:
             try:

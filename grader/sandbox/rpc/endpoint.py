@@ -34,14 +34,9 @@ anything in the judge.
 
 from __future__ import annotations
 
-import base64
 import builtins
 import collections
-import datetime
-import decimal
-import functools
 import importlib
-import inspect
 import itertools
 import json
 import queue
@@ -51,51 +46,17 @@ import sys
 import threading
 import time
 import types
-import uuid
 import weakref
 from typing import Any, Callable
 
-__all__ = ["Endpoint", "Policy", "JudgePolicy", "RemoteObject", "RemoteError", "ChannelClosed",
-           "ProtocolError", "MAX_FRAME_BYTES"]
+from .codec import _PLAIN, ValueCodec
+from .errors import ChannelClosed, ProtocolError, RemoteError
+from .limits import MAX_BACKLOG, MAX_FRAME_BYTES, MAX_TEXT, MAX_THREADS, PRESTARTED_THREADS
+from .policy import JudgePolicy, Policy
+from .remote import _MUTABLE, RemoteObject
 
-MAX_FRAME_BYTES = 16 * 1024 * 1024  # one message; a bigger one ends the channel
-MAX_DEPTH = 64  # nesting of containers in one value
-MAX_ITEMS = 200_000  # plain values in one message
-MAX_TEXT = 4_000  # characters of a repr/str or an error message
-MAX_THREADS = 64  # the channel's threads at most (requests served at once besides nested callbacks)
-PRESTARTED_THREADS = 5  # started with the channel (one reads), before a sandbox limits threads
-MAX_BACKLOG = 1_024  # requests waiting for a thread; each caller waits for its reply, so more is a flood
+__all__ = ["Endpoint"]
 
-_PLAIN = (type(None), bool, int, float, str)
-# immutable standard-library values that also cross by value (exact types): their tag and encoding
-_VALUE_CODEC: dict[type, tuple[str, Callable[[Any], Any]]] = {
-    datetime.datetime: ("dt", lambda v: v.isoformat()), datetime.date: ("da", lambda v: v.isoformat()),
-    datetime.time: ("tm", lambda v: v.isoformat()), datetime.timedelta: ("td", lambda v: [v.days, v.seconds,
-                                                                                          v.microseconds]),
-    decimal.Decimal: ("dec", str), uuid.UUID: ("uu", lambda v: v.hex), complex: ("cx", lambda v: [v.real, v.imag])}
-
-
-def _text_of(body: Any) -> str:
-    if type(body) is not str or len(body) > 100:
-        raise ValueError("expected a short text")
-    return body
-
-
-def _numbers(body: Any, n: int, kinds: tuple[type, ...]) -> list[Any]:
-    if type(body) is not list or len(body) != n or not all(type(x) in kinds for x in body):
-        raise ValueError(f"expected {n} numbers")
-    return body
-
-
-_VALUE_DECODE: dict[str, Callable[[Any], Any]] = {
-    "dt": lambda b: datetime.datetime.fromisoformat(_text_of(b)),
-    "da": lambda b: datetime.date.fromisoformat(_text_of(b)),
-    "tm": lambda b: datetime.time.fromisoformat(_text_of(b)),
-    "td": lambda b: datetime.timedelta(*_numbers(b, 3, (int,))),
-    "dec": lambda b: decimal.Decimal(_text_of(b)),
-    "uu": lambda b: uuid.UUID(hex=_text_of(b)),
-    "cx": lambda b: complex(*_numbers(b, 2, (int, float))),
-}
 # exceptions a peer may raise on this side by name; anything else arrives as RemoteError
 _EXCEPTION_MODULES = ("course_lib.", "redis.exceptions", "cachetools", "json.decoder", "sqlite3")
 
@@ -103,22 +64,6 @@ _EXCEPTION_MODULES = ("course_lib.", "redis.exceptions", "cachetools", "json.dec
 _OPERATORS = {"getitem": "__getitem__", "setitem": "__setitem__", "delitem": "__delitem__",
               "contains": "__contains__", "len": "__len__", "iter": "__iter__", "next": "__next__",
               "enter": "__enter__", "exit": "__exit__"}  # what the policy checks before applying an operator
-
-
-class ChannelClosed(ConnectionError):
-    """The other side went away (the learner's process ended, or was stopped)."""
-
-
-class ProtocolError(ConnectionError):
-    """The other side sent something that is not a valid message; the channel is closed."""
-
-
-class RemoteError(Exception):
-    """An exception of a type this side does not know, raised by the other side."""
-
-    def __init__(self, type_name: str, message: str) -> None:
-        super().__init__(f"{type_name}: {message}" if message else type_name)
-        self.type_name, self.message = type_name, message
 
 
 def _one_line(text: Any, limit: int) -> str:
@@ -144,87 +89,6 @@ def _place(at: Any) -> dict[str, Any] | None:
             "text": _one_line(at.get("text", ""), 160)}
 
 
-def _kind(obj: Any) -> str:
-    if isinstance(obj, type):
-        return "class"
-    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)):
-        return "function"
-    if callable(obj) and hasattr(obj, "__wrapped__"):  # lru_cache and other decorated functions
-        return "function"
-    return "callable" if callable(obj) else "object"
-
-
-class Policy:
-    """What the peer may do with this side's objects. The default allows everything."""
-
-    def getattr(self, obj: Any, name: str) -> Any:
-        return getattr(obj, name)
-
-    def setattr(self, obj: Any, name: str, value: Any) -> None:
-        setattr(obj, name, value)
-
-    def delattr(self, obj: Any, name: str) -> None:
-        delattr(obj, name)
-
-    def call(self, obj: Any) -> Callable[..., Any]:
-        return obj
-
-    def operator(self, obj: Any, dunder: str) -> None:
-        """May the peer apply the operator ``dunder`` (``__getitem__``, ``__len__``...) to ``obj``?"""
-
-
-class JudgePolicy(Policy):
-    """The learner may use what each of the tests' objects declares (``grader.sandbox.learner_api``), and nothing else.
-
-    Every read, call and operator the learner's code applies to one of the judge's
-    objects is checked against :func:`grader.sandbox.learner_api.api_of`; anything not
-    listed, every name starting with ``_`` and every ``setattr`` is refused with a
-    ``PermissionError`` that says what was tried.
-    """
-
-    DESCRIPTIVE = frozenset({"__name__", "__qualname__", "__doc__", "__module__", "__wrapped__"})  # functools.wraps
-
-    def __init__(self, trusted_modules: tuple[str, ...] = ("__main__",)) -> None:
-        self.trusted = tuple(trusted_modules)  # where the tests' own code lives (the judge runs it as __main__)
-
-    @staticmethod
-    def _refuse(obj: Any, what: str) -> PermissionError:
-        return PermissionError(f"the tests' {type(obj).__name__} does not let your code use {what}")
-
-    def getattr(self, obj: Any, name: str) -> Any:
-        from ..learner_api import api_of, guard_execute_command
-
-        if name in self.DESCRIPTIVE:
-            return getattr(obj, name)
-        if name.startswith("_") or name not in api_of(obj, self.trusted):
-            raise self._refuse(obj, f".{name}")
-        value = getattr(obj, name)
-        if name == "execute_command":
-            return guard_execute_command(value)
-        return value
-
-    def setattr(self, obj: Any, name: str, value: Any) -> None:
-        raise PermissionError(f"the tests' {type(obj).__name__} is read-only to your code (tried to set .{name})")
-
-    def delattr(self, obj: Any, name: str) -> None:
-        raise PermissionError(f"the tests' {type(obj).__name__} is read-only to your code (tried to delete .{name})")
-
-    def call(self, obj: Any) -> Callable[..., Any]:
-        from ..learner_api import api_of
-
-        if "__call__" not in api_of(obj, self.trusted):
-            raise PermissionError(f"the tests' {type(obj).__name__} is not callable by your code")
-        return obj
-
-    def operator(self, obj: Any, dunder: str) -> None:
-        from ..learner_api import api_of
-
-        if not hasattr(type(obj), dunder):  # what Python itself says (list() asks a generator for its length)
-            raise TypeError(f"the tests' {type(obj).__name__} does not support {dunder}")
-        if dunder not in api_of(obj, self.trusted):
-            raise self._refuse(obj, dunder)
-
-
 class _Pending:
     """A request this side made: its reply, or a request the peer made while serving it, arrives in ``inbox``."""
 
@@ -235,7 +99,7 @@ class _Pending:
         self.op, self.fields, self.since = op, fields, time.monotonic()
 
 
-class Endpoint:
+class Endpoint(ValueCodec):
     """One side of the channel: serves the peer's requests and sends this side's."""
 
     def __init__(self, sock: socket.socket, policy: Policy, *, name: str = "",
@@ -268,137 +132,6 @@ class Endpoint:
         self.closed: str = ""
         for k in range(PRESTARTED_THREADS):  # serving must not depend on starting threads later (a thread limit)
             self._start_thread(reading=k == 0)
-
-    # --- values -----------------------------------------------------------------------------------
-    def _export(self, obj: Any) -> dict[str, Any]:
-        with self._export_lock:
-            ref = self._export_ids.get(id(obj))
-            if ref is None or self._exported.get(ref) is not obj:
-                ref = len(self._exported) + 1
-                self._exported[ref] = obj
-                self._export_ids[id(obj)] = ref
-        kind = _kind(obj)
-        data = {"r": ref, "k": kind, "n": f"{type(obj).__module__}.{type(obj).__qualname__}"[:200]}
-        if kind != "object":
-            data["q"] = str(getattr(obj, "__qualname__", getattr(obj, "__name__", "")) or "")[:200]
-            module = getattr(obj, "__module__", None)
-            if type(module) is str and module:  # what a cache key or a message reads (users.get vs products.get)
-                data["mo"] = module[:200]
-            try:
-                data["s"] = [[p.name, int(p.kind), p.default is not p.empty,
-                              p.default if type(p.default) in _PLAIN else repr(p.default)[:100],
-                              type(p.default) not in _PLAIN]
-                             for p in list(inspect.signature(obj).parameters.values())[:50]]
-            except (TypeError, ValueError):
-                pass
-        return data
-
-    def encode(self, value: Any, depth: int = 0) -> Any:
-        kind = type(value)
-        if depth > MAX_DEPTH:
-            raise ValueError("a value nested more than 64 levels deep cannot cross the channel")
-        if kind in _PLAIN:
-            return value
-        if isinstance(value, RemoteObject) and value._rpc_endpoint is self:
-            return {"y": value._rpc_ref}
-        if kind in (list, dict, set) and self.by_reference(value):
-            return self._export(value)
-        if kind is bytes:
-            return {"b": base64.b64encode(value).decode("ascii")}
-        if kind is list:
-            return {"l": [self.encode(v, depth + 1) for v in value]}
-        if kind is tuple:
-            return {"t": [self.encode(v, depth + 1) for v in value]}
-        if kind is dict:
-            return {"d": self._pairs(value, depth)}
-        if kind is set:
-            return {"s": [self.encode(v, depth + 1) for v in list(value)]}
-        if kind is frozenset:
-            return {"f": [self.encode(v, depth + 1) for v in value]}
-        if kind is types.MappingProxyType:  # a read-only view: a read-only view of a copy
-            return {"mp": self._pairs(value, depth)}
-        codec = _VALUE_CODEC.get(kind)
-        if codec is not None and (kind is not datetime.datetime or value.tzinfo is None
-                                  or type(value.tzinfo) is datetime.timezone):
-            return {codec[0]: codec[1](value)}
-        if isinstance(value, types.ModuleType):
-            raise TypeError(f"a module ({value.__name__}) cannot cross the channel: import it on the other side")
-        return self._export(value)
-
-    def _pairs(self, mapping: Any, depth: int) -> list[list[Any]]:
-        return [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in list(mapping.items())]
-
-    def decode(self, data: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
-        """A value from the peer. A malformed one closes the channel (raises ChannelClosed)."""
-        if budget is None:
-            try:
-                return self.decode(data, 0, [MAX_ITEMS])
-            except ProtocolError as exc:
-                self._fail(exc)
-                raise ChannelClosed(self.closed) from None
-        budget[0] -= 1
-        if budget[0] < 0 or depth > MAX_DEPTH:
-            raise ProtocolError("a value too large or too deeply nested")
-        if type(data) in _PLAIN:
-            return data
-        if type(data) is not dict or not 1 <= len(data) <= 7:
-            raise ProtocolError(f"not a value: {type(data).__name__}")
-        if "r" in data:
-            ref, kind, name = data.get("r"), data.get("k"), data.get("n")
-            qualname, signature, keep = data.get("q", ""), data.get("s"), data.get("kp") == 1
-            module = data.get("mo", "")
-            if type(ref) is not int or type(kind) is not str or type(name) is not str or type(qualname) is not str \
-                    or (signature is not None and type(signature) is not list) or type(module) is not str:
-                raise ProtocolError("a malformed reference")
-            proxy = self._proxy(ref, kind, name, qualname, signature, module)
-            if keep:
-                object.__setattr__(proxy, "grader_keep", True)
-            return proxy
-        (tag, body), = data.items()
-        if tag == "y":
-            if type(body) is not int or body not in self._exported:
-                raise ProtocolError("a reference to an object this side never sent")
-            return self._exported[body]
-        if tag == "b" and type(body) is str:
-            return base64.b64decode(body)
-        if tag in _VALUE_DECODE:
-            try:
-                return _VALUE_DECODE[tag](body)
-            except (TypeError, ValueError, ArithmeticError) as exc:
-                raise ProtocolError(f"a malformed {tag!r} value: {exc}") from None
-        if type(body) is not list:
-            raise ProtocolError(f"a malformed {tag!r} value")
-        items = [self.decode(v, depth + 1, budget) for v in body] if tag not in ("d", "mp") else None
-        if tag == "l":
-            return items
-        if tag == "t":
-            return tuple(items)
-        if tag in ("s", "f"):
-            try:
-                return set(items) if tag == "s" else frozenset(items)
-            except TypeError as exc:
-                raise ProtocolError(f"an unhashable set item: {exc}") from None
-        if tag in ("d", "mp"):
-            out = {}
-            for pair in body:
-                if type(pair) is not list or len(pair) != 2:
-                    raise ProtocolError("a malformed dict item")
-                try:
-                    out[self.decode(pair[0], depth + 1, budget)] = self.decode(pair[1], depth + 1, budget)
-                except TypeError as exc:
-                    raise ProtocolError(f"an unhashable dict key: {exc}") from None
-            return out if tag == "d" else types.MappingProxyType(out)
-        raise ProtocolError(f"an unknown value tag {tag!r}")
-
-    def _proxy(self, ref: int, kind: str, type_name: str, qualname: str, signature: list | None,
-               module: str = "") -> "RemoteObject":
-        with self._proxy_lock:
-            proxy = self._proxies.get(ref)
-            if proxy is None:
-                proxy = _proxy_class(type_name[:200], module[:200])(self, ref, kind[:20], type_name[:200],
-                                                                    qualname[:200], signature)
-                self._proxies[ref] = proxy
-            return proxy
 
     # --- wire -------------------------------------------------------------------------------------
     def _send(self, message: dict[str, Any]) -> None:
@@ -856,228 +589,3 @@ class Endpoint:
                 return self.encode(type(obj).__enter__(obj))
             return bool(type(obj).__exit__(obj, None, None, None))
         raise ProtocolError(f"an unknown request {op!r}")
-
-
-class RemoteObject:
-    """An object that lives on the other side; every operation is a request.
-
-    ``==`` and ``hash`` are identity: two references are equal when they name
-    the same remote object. ``grader_kind`` says what it is ("function",
-    "class", "callable" or "object") and ``grader_type`` its type's name.
-    """
-
-    __slots__ = ("_rpc_endpoint", "_rpc_ref", "grader_kind", "grader_type", "_rpc_methods", "_rpc_name",
-                 "_rpc_signature", "grader_keep", "__weakref__")
-
-    def __init__(self, endpoint: Endpoint, ref: int, kind: str, type_name: str, qualname: str = "",
-                 signature: list | None = None) -> None:
-        object.__setattr__(self, "_rpc_endpoint", endpoint)
-        object.__setattr__(self, "_rpc_ref", ref)
-        object.__setattr__(self, "grader_kind", kind)
-        object.__setattr__(self, "grader_type", type_name)
-        object.__setattr__(self, "_rpc_methods", {})
-        object.__setattr__(self, "_rpc_name", qualname)
-        object.__setattr__(self, "_rpc_signature", signature)
-        object.__setattr__(self, "grader_keep", False)  # results stay where they live (see grader_call_kept)
-
-    @property
-    def __signature__(self) -> inspect.Signature | None:  # noqa: PLW3201 - what inspect.signature reads
-        return _signature(self._rpc_signature) if self._rpc_signature is not None else None
-
-    def _rpc(self, op: str, **fields: Any) -> Any:
-        if self.grader_keep:
-            fields["keep"] = True
-        return self._rpc_endpoint.request(op, ref=self._rpc_ref, **fields)
-
-    def grader_call_kept(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the remote object; a list, dict or set it returns stays on its side (a reference, not a copy),
-        and so does every container reached through it."""
-        return _call(self, "call", None, args, kwargs, keep=True)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("__name__", "__qualname__") and self._rpc_name:  # what functools.wraps and messages read
-            return self._rpc_name if name == "__qualname__" else self._rpc_name.rpartition(".")[2]
-        if name.startswith("__") and name.endswith("__") and name != "__wrapped__":
-            raise AttributeError(name)
-        method = self._rpc_methods.get(name)
-        if method is not None:
-            return method
-        value = self._rpc("getattr", name=name)
-        if type(value) is dict and "m" in value and len(value) == 1:
-            method = _RemoteMethod(self, name)
-            self._rpc_methods[name] = method
-            return method
-        return self._rpc_endpoint.decode(value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._rpc("setattr", name=name, value=self._rpc_endpoint.encode(value))
-
-    def __delattr__(self, name: str) -> None:
-        self._rpc("delattr", name=name)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _call(self, "call", None, args, kwargs)
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._rpc_endpoint.decode(self._rpc("getitem", key=self._rpc_endpoint.encode(key)))
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        ep = self._rpc_endpoint
-        self._rpc("setitem", key=ep.encode(key), value=ep.encode(value))
-
-    def __delitem__(self, key: Any) -> None:
-        self._rpc("delitem", key=self._rpc_endpoint.encode(key))
-
-    def __contains__(self, key: Any) -> bool:
-        return self._rpc("contains", key=self._rpc_endpoint.encode(key)) is True
-
-    def __len__(self) -> int:
-        n = self._rpc("len")
-        if type(n) is not int or n < 0:
-            raise TypeError("len() of a remote object was not a non-negative int")
-        return n
-
-    def __bool__(self) -> bool:
-        return self._rpc("bool") is True
-
-    def __iter__(self) -> Any:
-        iterator = self._rpc_endpoint.decode(self._rpc("iter"))
-        if not isinstance(iterator, RemoteObject):
-            raise TypeError("iter() of a remote object did not give an iterator")
-        return _RemoteIterator(iterator)
-
-    def __next__(self) -> Any:
-        return self._rpc_endpoint.decode(self._rpc("next"))
-
-    def __enter__(self) -> Any:
-        return self._rpc_endpoint.decode(self._rpc("enter"))
-
-    def __exit__(self, *exc_info: Any) -> bool:
-        return self._rpc("exit") is True
-
-    def __repr__(self) -> str:
-        try:
-            text = self._rpc("repr")
-        except Exception:  # noqa: BLE001 - a repr must not fail the caller's message
-            return f"<{self.grader_type} object>"
-        return str(text)[:MAX_TEXT]
-
-    def __str__(self) -> str:
-        text = self._rpc("str")
-        return str(text)[:MAX_TEXT] if type(text) is str else repr(self)
-
-    def __eq__(self, other: Any) -> bool:
-        return self is other
-
-    def __ne__(self, other: Any) -> bool:
-        return self is not other
-
-    def __hash__(self) -> int:
-        return object.__hash__(self)
-
-
-@functools.lru_cache(maxsize=512)
-def _proxy_class(type_name: str, own_module: str = "") -> type:
-    """A RemoteObject subclass named like the remote object's type, so ``type(x).__name__`` reads right.
-
-    ``own_module`` is the ``__module__`` of a remote function or class: ``x.__module__`` is looked up on the
-    proxy's class, so the class carries it (two functions named ``get`` in two modules stay apart).
-    """
-    module, _, qualname = type_name.rpartition(".")
-    name = qualname.rpartition(".")[2] or "RemoteObject"
-    return type(name, (RemoteObject,), {"__slots__": (), "__module__": own_module or module or __name__,
-                                        "__qualname__": qualname})
-
-
-class _Default:
-    """A default value that is not a literal: shown as its source, never evaluated."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-_KINDS = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.VAR_POSITIONAL,
-          inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD)
-
-
-def _signature(params: list) -> inspect.Signature | None:
-    """Rebuild a signature sent as [name, kind, has a default, the default or its repr, is a repr] items."""
-    P = inspect.Parameter
-    try:
-        return inspect.Signature([
-            P(str(name), _KINDS[kind],
-              default=P.empty if not has_default else _Default(str(default)) if is_repr else default)
-            for name, kind, has_default, default, is_repr in params])
-    except (ValueError, TypeError, IndexError):
-        return None
-
-
-class _RemoteMethod:
-    """``obj.name`` where ``name`` is a method of the remote object's class: one request per call."""
-
-    __slots__ = ("owner", "name", "grader_kind")
-
-    def __init__(self, owner: RemoteObject, name: str) -> None:
-        self.owner, self.name, self.grader_kind = owner, name, "function"
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _call(self.owner, "callattr", self.name, args, kwargs)
-
-    def grader_call_kept(self, *args: Any, **kwargs: Any) -> Any:
-        return _call(self.owner, "callattr", self.name, args, kwargs, keep=True)
-
-    def __repr__(self) -> str:
-        return f"<method {self.name} of {self.owner.grader_type} object>"
-
-
-class _RemoteIterator:
-    __slots__ = ("remote",)
-
-    def __init__(self, remote: RemoteObject) -> None:
-        self.remote = remote
-
-    def __iter__(self) -> "_RemoteIterator":
-        return self
-
-    def __next__(self) -> Any:
-        return next(self.remote)
-
-
-_MUTABLE = (list, dict, set)
-
-
-def _call(target: RemoteObject, op: str, name: str | None, args: tuple, kwargs: dict[str, Any],
-          keep: bool = False) -> Any:
-    """A call across the channel; lists, dicts and sets passed in get the changes the callee made."""
-    ep = target._rpc_endpoint
-    restore: list[int | str] = [i for i, a in enumerate(args) if type(a) in _MUTABLE]
-    restore += [k for k, v in kwargs.items() if type(v) in _MUTABLE]
-    fields: dict[str, Any] = {"args": ep.encode(tuple(args)), "kwargs": ep.encode(dict(kwargs))}
-    if name is not None:
-        fields["name"] = name
-    if restore:
-        fields["restore"] = restore
-    if keep:
-        fields["keep"] = True
-    reply = target._rpc(op, **fields)
-    if not restore:
-        return ep.decode(reply)
-    if type(reply) is not dict or set(reply) != {"v", "a"} or type(reply["a"]) is not list \
-            or len(reply["a"]) != len(restore):
-        ep._fail(ProtocolError("a malformed reply to a call"))
-        raise ChannelClosed(ep.closed)
-    for where, state in zip(restore, reply["a"]):
-        original, new = (args[where] if type(where) is int else kwargs[where]), ep.decode(state)
-        if type(new) is not type(original):
-            continue
-        original.clear()
-        if isinstance(original, dict):
-            original.update(new)
-        elif isinstance(original, list):
-            original.extend(new)
-        else:
-            original.update(new)
-    return ep.decode(reply["v"])
