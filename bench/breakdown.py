@@ -61,7 +61,7 @@ def isolation_cost(cfg: Config) -> dict[str, Any]:
     from grader.sandbox.protocol import Limits
     from grader.course.synthetic import write_submission
 
-    fixture = ROOT / "tests" / "fixtures" / "course"
+    fixture = ROOT / "examples" / "tiny-course"
     lesson = load(fixture).lessons[0]
     has_switch = any(f.name == "isolation" for f in dataclasses.fields(Limits))
     modes = ["auto", "off"] if has_switch else ["default"]
@@ -109,7 +109,7 @@ def runner_imports(cfg: Config) -> dict[str, Any]:
     from grader.sandbox.protocol import Limits
     from grader.course.synthetic import write_submission
 
-    fixture = ROOT / "tests" / "fixtures" / "course"
+    fixture = ROOT / "examples" / "tiny-course"
     lesson = load(fixture).lessons[0]
     runs: list[dict[str, float]] = []
     totals: list[float] = []

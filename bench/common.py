@@ -70,7 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small": dict(learners=2, scaling_factor=0.05, repeats=2, lesson_repeats=1, hot_ops=5_000, redis_ops=500,
                   stampede_sizes=[10], trace_length=5_000, capacities=[25, 100, 400]),
     # seconds (plus a few notebook runs): the unit test, on the grader's fixture course
-    "tiny": dict(course=ROOT / "tests" / "fixtures" / "course", lessons=["01-fixture-basics"],
+    "tiny": dict(course=ROOT / "examples" / "tiny-course", lessons=["01-fixture-basics"],
                  scaling_lesson="01-fixture-basics", learners=1, scaling_sizes=[1, 2], scaling_factor=1.0,
                  repeats=1, lesson_repeats=1, hot_ops=300, redis_ops=50, stampede_sizes=[4], stampede_delay=0.01,
                  trace_length=500, trace_keys=100, capacities=[10, 50], ttl_ticks=50, zygote=False,

@@ -27,12 +27,11 @@ import nbformat
 
 from grader.classroom.demo import copy_course
 from grader.grading.result import SCORED
-from grader.course.cells import read_notebook
+from grader.course.cells import STUB, read_notebook
 from grader.course.synthetic import solution_answers, with_answers
 
 from .common import PYTHON, ROOT, Config, log, run_timed, summary, venv_env
 
-STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 # what the synthetic learners hand in: 6 in 10 correct, 3 partial (half the answers stubbed), 1 blank
 KINDS = ("correct", "partial", "correct", "correct", "partial", "blank", "correct", "partial", "correct", "correct")
 # flags that would turn the grader's protections off, if the sandbox work adds one

@@ -14,7 +14,7 @@ import pytest
 from grader.cli import main
 from grader.course.synthetic import solution_answers, with_answers
 
-FIXTURE = Path(__file__).parent / "fixtures" / "course"
+FIXTURE = Path(__file__).parents[1] / "examples" / "tiny-course"
 LESSON, NOTEBOOK = "01-fixture-basics", "basics.ipynb"
 
 
@@ -215,7 +215,7 @@ def test_a_dying_worker_loses_no_other_submission(tmp_path):
     from grader.classroom.autograde import Job, Submission, _run_pool
     from grader.sandbox.protocol import Limits
 
-    jobs = [Job("lesson", tmp_path / "source.ipynb", Submission(name, tmp_path, tmp_path / "x.ipynb"), f"fp-{name}")
+    jobs = [Job("lesson", tmp_path / "source.ipynb", Submission(name, tmp_path / "x.ipynb"), f"fp-{name}")
             for name in ("ann", "bob", "cy", "dee")]
     stored = {}
 

@@ -1,4 +1,4 @@
-"""The instructor pipeline end to end, on the tiny fixture course (tests/fixtures/course).
+"""The instructor pipeline end to end, on the tiny course (examples/tiny-course).
 
 - a multi-user round trip through a temporary nbgrader exchange: release -> three learners fetch,
   answer, submit -> collect -> autograde -> feedback -> learners fetch feedback -> export;
@@ -29,7 +29,7 @@ from grader.course.synthetic import solution_answers, with_answers
 
 pytestmark = pytest.mark.slow
 
-FIXTURE = Path(__file__).parent / "fixtures" / "course"
+FIXTURE = Path(__file__).parents[1] / "examples" / "tiny-course"
 LESSON, NOTEBOOK, COURSE_ID = "01-fixture-basics", "basics.ipynb", "fixture-course"
 WRONG_ADD_ONE = "def add_one(x):\n    return x - 1"
 VENV_BIN = str(Path(sys.executable).parent)
@@ -318,7 +318,7 @@ def test_parallel_workers_on_a_real_redis_each_get_their_own_database():
     assert with_database("redis://127.0.0.1:6379/0", 3) == "redis://127.0.0.1:6379/3"
     assert with_database("unix:///run/redis.sock?db=1", 2) == "unix:///run/redis.sock?db=2"
     seen = []
-    jobs = [Job("lesson", Path("source.ipynb"), Submission(f"learner{i}", Path("."), Path("x.ipynb")), "fingerprint")
+    jobs = [Job("lesson", Path("source.ipynb"), Submission(f"learner{i}", Path("x.ipynb")), "fingerprint")
             for i in range(8)]
     lost = _run_pool(jobs, 3, Limits(), "redis://127.0.0.1:6379/5",
                      lambda job, result: seen.append(result.detail), task=_report_database)

@@ -26,7 +26,7 @@ from tests.test_grader_pipeline import (COURSE_ID, LESSON, NOTEBOOK, _env, answe
 
 pytestmark = pytest.mark.slow
 
-FIXTURE_MANIFEST = Path(__file__).parent / "fixtures" / "course" / "course_lib" / "course.toml"
+FIXTURE_MANIFEST = Path(__file__).parents[1] / "examples" / "tiny-course" / "course_lib" / "course.toml"
 DUE = "2026-01-01 12:00:00 UTC"
 ON_TIME, LATE = "2026-01-01 11:00:00.000000 UTC", "2026-01-01 12:04:53.000000 UTC"  # 293 s late
 HALF_ADD_ONE = "def add_one(x):\n    return x + 1 if x > 0 else x"  # passes the visible test, not the hidden one

@@ -51,7 +51,7 @@ def test_generate_leaves_hypothesis_database_out_of_the_release(tmp_path):
     """`nbgrader validate` leaves `.hypothesis/` next to a source notebook; the release must not ship it."""
     import shutil
 
-    from grader.course.generate import generate_release
+    from grader.course.nbgrader import generate
 
     lesson = load_course().lessons[0]
     root = tmp_path / "course"
@@ -61,10 +61,10 @@ def test_generate_leaves_hypothesis_database_out_of_the_release(tmp_path):
     stray = root / "solutions" / lesson.slug / ".hypothesis" / "examples"
     stray.mkdir(parents=True)
     (stray / "entry").write_text("x")
-    produced = generate_release(root, lesson, tmp_path / "release")
+    produced = generate(root, lesson, tmp_path / "release")
     shipped = sorted(p.relative_to(produced.parent).as_posix() for p in produced.parent.rglob("*"))
     assert produced.is_file() and not any(".hypothesis" in p for p in shipped), (
-        f"generate_release({lesson.slug}) with solutions/{lesson.slug}/.hypothesis/ present shipped {shipped}; "
+        f"generate({lesson.slug}) with solutions/{lesson.slug}/.hypothesis/ present shipped {shipped}; "
         "expected the notebook without .hypothesis (CourseDirectory.ignore in nbgrader_config.py)")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from course_lib.manifest import Lesson
 
 from ..course.cells import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
-from ..course.generate import generate_release
+from ..course.nbgrader import generate
 
 __all__ = ["lesson_problems", "placeholder_problems", "release_matches_source", "grading_problems"]
 
@@ -128,5 +128,5 @@ def grading_problems(root: Path, lesson: Lesson) -> tuple[list[str], str]:
 def release_matches_source(root: Path, lesson: Lesson) -> bool:
     """True when notebooks/<lesson> is byte-for-byte what nbgrader generates from solutions/<lesson>."""
     with tempfile.TemporaryDirectory(prefix="regen-") as tmp:
-        fresh = generate_release(root, lesson, Path(tmp))
+        fresh = generate(root, lesson, Path(tmp))
         return lesson.release_path(root).is_file() and filecmp.cmp(fresh, lesson.release_path(root), shallow=False)

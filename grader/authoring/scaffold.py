@@ -231,7 +231,7 @@ def _manifest_with(manifest: Path, entry: str) -> Path:
 def scaffold_lesson(root: Path, slug: str, exercises: list[ExerciseSpec], *, title: str = "",
                     notebook: str = "", minutes: int = 45) -> tuple[Lesson, list[Path]]:
     """Write a new lesson into the course at ``root``; return it and the files written (release last)."""
-    from ..course.generate import generate_release
+    from ..course.nbgrader import generate
 
     found = _SLUG.match(slug)
     if not found:
@@ -270,5 +270,5 @@ def scaffold_lesson(root: Path, slug: str, exercises: list[ExerciseSpec], *, tit
         raise
     os.replace(new_manifest, manifest)
     lesson = load_course(manifest).lesson(slug)
-    release = generate_release(root, lesson)
+    release = generate(root, lesson)
     return lesson, [source, manifest, tests, release]

@@ -57,7 +57,6 @@ STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")  # nbgrader forbids '
 @dataclass
 class Submission:
     student: str
-    folder: Path  # submitted/<student>/<lesson>/
     notebook: Path
     timestamp: str | None = None
 
@@ -101,7 +100,7 @@ def find_submissions(root: Path, lesson: Lesson, students: list[str] | None = No
         if not notebook.is_file():  # a renamed notebook: take it when it is the only one
             others = [p for p in folder.glob("*.ipynb") if not p.name.startswith(".")]
             notebook = others[0] if len(others) == 1 else notebook
-        found.append(Submission(student, folder, notebook, _timestamp(folder)))
+        found.append(Submission(student, notebook, _timestamp(folder)))
     return found
 
 
@@ -355,7 +354,7 @@ class _LessonRun:
             self.summary.refused = reference_problem(self.lesson, record["result"])
             return
         notebook = write_submission(self.source, release, scratch / self.lesson.slug / self.lesson.notebook)
-        self.reference = Job(self.lesson.slug, self.source, Submission(REFERENCE, notebook.parent, notebook), fp)
+        self.reference = Job(self.lesson.slug, self.source, Submission(REFERENCE, notebook), fp)
 
     def dropped(self, job: Job) -> bool:
         return bool(self.summary.refused) and job is not self.reference
@@ -386,7 +385,7 @@ class _LessonRun:
 
 def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None = None, limits: Limits = Limits(),
                       force: bool = False, students: list[str] | None = None, redis_url: str | None = None,
-                      progress: bool = True, on_stored: Callable[[str], None] | None = None,
+                      progress: bool = True,
                       check_reference: bool = True) -> list[AutogradeSummary]:
     """Grade every submission of these lessons that is not graded yet, on one queue; one summary per lesson.
 
@@ -437,8 +436,6 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
                     "student": student, "lesson": job.lesson, "fingerprint": job.fingerprint,
                     "timestamp": job.submission.timestamp, "graded_at": datetime.now(timezone.utc).isoformat(),
                     "result": result.to_dict()})
-                if on_stored:
-                    on_stored(student)
                 _apply(root, run.lesson, gb, job.submission, result, late)
                 summary.graded_now[student] = result.status
                 summary.statuses[result.status] += 1

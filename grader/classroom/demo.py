@@ -32,15 +32,15 @@ def lesson_exists(root: Path, lesson: Lesson) -> bool:
 
 
 def pick_course(root: Path, fixture: Path) -> tuple[Path, list[Lesson], str]:
-    """The course's real lessons that exist, else the fixture course (with a note saying so)."""
+    """The course's real lessons that exist, else the tiny example course (with a note saying so)."""
     real = [l for l in load(root).lessons if lesson_exists(root, l)]
     if real:
         return root, real, "the course"
     if not (fixture / "course_lib" / "course.toml").is_file():
         raise FileNotFoundError("the course has no lessons with solutions/ and notebooks/ yet, and the grader's "
-                                f"fixture course ({fixture}) is missing")
+                                f"example course ({fixture}) is missing")
     lessons = [l for l in load(fixture).lessons if lesson_exists(fixture, l)]
-    return fixture, lessons, "the grader's fixture course (no real lesson is written yet)"
+    return fixture, lessons, "the grader's tiny example course (no real lesson is written yet)"
 
 
 def copy_course(source: Path, target: Path, lessons: list[Lesson]) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..classroom.exchange import collect_lesson
 from ..course.layout import course_root
-from ..course.nbgrader import exchange_options, run_nbgrader
 from ._common import add_exchange, add_lessons, chosen_lessons
 
 NAME = "collect"
@@ -21,15 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     root = course_root()
-    total = 0
     for lesson in chosen_lessons(args):
-        before = {p.parent.parent.name: p.stat().st_mtime for p in (root / "submitted").glob(f"*/{lesson.slug}/timestamp.txt")}
-        run_nbgrader(root, "collect", lesson.slug, "--update", *exchange_options(args.exchange),
-                     f"--ExchangeCollect.check_owner={args.check_owner}")
-        after = {p.parent.parent.name: p.stat().st_mtime for p in (root / "submitted").glob(f"*/{lesson.slug}/timestamp.txt")}
-        new = sorted(s for s in after if s not in before)
-        updated = sorted(s for s in after if s in before and after[s] != before[s])
-        total += len(after)
-        print(f"{lesson.slug}: {len(after)} submission(s) in submitted/ ({len(new)} new, {len(updated)} updated)")
+        got = collect_lesson(root, lesson, exchange=args.exchange, check_owner=args.check_owner)
+        print(f"{lesson.slug}: {got.total} submission(s) in submitted/ ({len(got.new)} new, {len(got.updated)} updated)")
     print("done; next: python -m grader autograde")
     return 0

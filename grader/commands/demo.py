@@ -15,7 +15,7 @@ NAME = "demo"
 HELP = ("build a synthetic class (correct, partially wrong, blank and broken notebooks) and run release, "
         "fetch/submit, collect, autograde, feedback, report and export on it in a temporary course folder")
 
-FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "course"
+TINY_COURSE = Path(__file__).resolve().parents[2] / "examples" / "tiny-course"  # when the course has no lesson yet
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,12 +37,11 @@ def _step(number: int, text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     from ..classroom.autograde import autograde_lesson, grade_reference
     from ..classroom.demo import ExchangeUser, answer_notebook, copy_course, make_class, pick_course
-    from ..classroom.store import load_lesson_records
+    from ..classroom.exchange import collect_lesson, release_feedback, release_lesson
     from ..course.layout import course_id
-    from ..course.nbgrader import run_nbgrader
     from ..errors import UsageError
     from ..present.export import export_csv
-    from ..present.feedback import write_feedback
+    from ..present.feedback import write_lesson_feedback
     from ..present.report import write_report
     from ..progressbar import ProgressBar
     from ..sandbox.protocol import Limits
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.learners < 1:
         raise UsageError("--learners must be at least 1")
     start = time.monotonic()
-    source, lessons, what = pick_course(course_root(), FIXTURE)
+    source, lessons, what = pick_course(course_root(), TINY_COURSE)
     if args.max_lessons:
         lessons = lessons[: args.max_lessons]
     base = (args.output or Path(tempfile.mkdtemp(prefix="grader-demo-"))).resolve()
@@ -61,14 +60,12 @@ def run(args: argparse.Namespace) -> int:
     exchange.mkdir(parents=True)
     os.environ["COURSE_ROOT"] = str(root)
     cid = course_id(root)
-    ex = [f"--Exchange.root={exchange}"]
     print(f"demo course: {len(lessons)} lesson(s) of {what}: {', '.join(l.slug for l in lessons)}; "
           f"{args.learners} learners; in {base}")
 
-    _step(1, "release (nbgrader generate_assignment + release_assignment)")
+    _step(1, "release (what `release` does: nbgrader generate_assignment + release_assignment)")
     for lesson in lessons:
-        run_nbgrader(root, "generate_assignment", lesson.slug, "--force")
-        run_nbgrader(root, "release_assignment", lesson.slug, *ex)
+        release_lesson(root, lesson, exchange=exchange)
         print(f"   released {lesson.slug}")
 
     _step(2, "learners fetch, answer and submit through the exchange")
@@ -91,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     _step(3, "collect")
     for lesson in lessons:
-        run_nbgrader(root, "collect", lesson.slug, "--update", "--ExchangeCollect.check_owner=False", *ex)
-        print(f"   {lesson.slug}: {len(list((root / 'submitted').glob(f'*/{lesson.slug}')))} submissions collected")
+        print(f"   {lesson.slug}: {collect_lesson(root, lesson, exchange=exchange).total} submissions collected")
 
     _step(4, f"autograde ({args.workers} worker(s), resumable)")
     limits = Limits(cell_timeout=args.test_timeout, notebook_timeout=args.submission_timeout)
@@ -106,9 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     _step(5, "feedback (written to feedback/, released to the exchange, fetched by three learners)")
     for lesson in lessons:
-        for student, record in load_lesson_records(root, lesson.slug).items():
-            write_feedback(root, lesson, student, record["result"])
-        run_nbgrader(root, "release_feedback", lesson.slug, *ex)
+        release_feedback(root, lesson, write_lesson_feedback(root, lesson), exchange=exchange)
     fetched = []
     for learner in learners[:3]:
         for lesson in lessons:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..course.generate import generate_release
 from ..course.layout import course_root, lessons
+from ..course.nbgrader import generate
 
 NAME = "generate"
 HELP = "regenerate the learner notebooks in notebooks/ from solutions/ (nbgrader generate_assignment)"
@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     root = course_root()
     chosen = lessons(args.lessons)
     for i, lesson in enumerate(chosen, 1):
-        path = generate_release(root, lesson)
+        path = generate(root, lesson)
         print(f"[{i}/{len(chosen)}] {lesson.slug}: wrote {path.relative_to(root)}")
     print(f"generated {len(chosen)} lesson(s); learners' copies in workspace/ were not touched")
     return 0

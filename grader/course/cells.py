@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # nbformat (and jsonschema under it) is imported when a notebook is read
     import nbformat
 
-__all__ = ["NotebookUnreadable", "read_notebook", "nbgrader_meta", "grade_id", "is_answer", "is_tests", "MAX_NOTEBOOK_BYTES", "cell_text"]
+__all__ = ["NotebookUnreadable", "read_notebook", "nbgrader_meta", "grade_id", "is_answer", "is_tests", "MAX_NOTEBOOK_BYTES", "cell_text", "STUB"]
+
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"  # an unanswered cell: nbgrader_config.py writes it too
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 

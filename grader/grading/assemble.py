@@ -13,11 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..course.cells import cell_text, grade_id, is_answer, is_tests, nbgrader_meta
+from ..course.cells import STUB, cell_text, grade_id, is_answer, is_tests, nbgrader_meta
 
-__all__ = ["GradedCell", "Assembly", "assemble", "strip_hidden_markers", "bound_names", "STUB"]
+__all__ = ["GradedCell", "Assembly", "assemble", "strip_hidden_markers", "bound_names"]
 
-STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 _HIDDEN_MARKER = re.compile(r"^\s*### (BEGIN|END) HIDDEN TESTS\s*$", re.MULTILINE)
 
 

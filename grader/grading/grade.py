@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..course.cells import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+from ..course.cells import STUB, NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 from ..sandbox.isolation import PACKAGE_ROOT
 from ..sandbox.parent import RunOutcome, run_cells
 from ..sandbox.protocol import Limits
-from .assemble import STUB, GradedCell, assemble, bound_names
+from .assemble import GradedCell, assemble, bound_names
 from .result import GRADING_LATENCY_SCALE, ExerciseResult, ExerciseStatus, NotebookResult, NotebookStatus
 from .tamper import changes
 

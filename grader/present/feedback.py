@@ -19,7 +19,7 @@ from course_lib.manifest import Lesson
 from ..atomic import write_text_atomic
 from ..grading.result import GRADING_LATENCY_SCALE, NotebookResult
 
-__all__ = ["feedback_html", "write_feedback", "STATUS_TEXT", "EXERCISE_TEXT", "clean_message", "result_text"]
+__all__ = ["feedback_html", "write_feedback", "write_lesson_feedback", "STATUS_TEXT", "EXERCISE_TEXT", "clean_message", "result_text"]
 
 STATUS_TEXT = {
     "graded": "graded",
@@ -181,3 +181,23 @@ def write_feedback(root: Path, lesson: Lesson, student: str, result: NotebookRes
         if (submitted / name).is_file():
             shutil.copyfile(submitted / name, folder / name)
     return page
+
+
+def write_lesson_feedback(root: Path, lesson: Lesson, students: list[str] | None = None) -> dict[str, str]:
+    """Write the page of every graded learner of the lesson (only ``students`` when named), with the gradebook's
+    manual grades, comments and penalty; return each learner's grade digest (what ``release_feedback`` records)."""
+    from ..classroom.grades import class_grades
+    from ..classroom.store import load_lesson_records
+    from ..progressbar import ProgressBar
+
+    records = {s: r for s, r in load_lesson_records(root, lesson.slug).items() if not students or s in students}
+    book = class_grades(root, [lesson], students=sorted(records))
+    bar = ProgressBar(len(records), f"feedback {lesson.slug}")
+    digests = {}
+    for student, record in records.items():
+        grade = book.grades[(student, lesson.slug)]
+        write_feedback(root, lesson, student, record["result"], grade=grade)
+        digests[student] = grade.digest()
+        bar.advance(student)
+    bar.close()
+    return digests

@@ -28,11 +28,10 @@ from __future__ import annotations
 import os
 import re
 import sys
-import sysconfig
 import threading
 from typing import Any, Iterable
 
-from .protocol import TESTS_FILENAME
+from .protocol import TESTS_FILENAME, trusted_prefixes
 
 __all__ = ["install", "BLOCKED_EVENTS", "LIBRARY_EVENTS", "TESTS_EVENTS", "TESTS_FILENAME"]
 
@@ -60,14 +59,6 @@ _FRAME_GIVERS = {("inspect", None), ("logging", "<lambda>"), ("traceback", "walk
                  ("traceback", "_walk_tb_with_full_positions")}
 
 
-def _trusted_prefixes() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    found = {os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    found.update(os.path.realpath(p) + os.sep for p in sys.path if "site-packages" in p)
-    found.add(os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep)  # the whole grader package
-    return tuple(sorted(found))
-
-
 def install(*, scratch: str, deny: Iterable[str] = (), allow: Iterable[str] = (), connect: Iterable[str] = ()) -> None:
     """Install the hook; from now on it applies to every thread of this process."""
     realpath, join, getcwd, fspath = os.path.realpath, os.path.join, os.getcwd, os.fspath
@@ -75,7 +66,7 @@ def install(*, scratch: str, deny: Iterable[str] = (), allow: Iterable[str] = ()
     writable = tuple(realpath(p) for p in (scratch, "/tmp", "/dev/shm")) + ("/dev/null",)
     denied = tuple(realpath(p) for p in deny)
     readable = tuple(realpath(p) for p in allow) + writable  # exceptions inside the denied folders
-    trusted = _trusted_prefixes()
+    trusted = trusted_prefixes()
     allowed_unix = {c[len("unix:"):] for c in connect if c.startswith("unix:")}
     allowed_inet = {tuple(c[len("tcp:"):].rsplit(":", 1)) for c in connect if c.startswith("tcp:")}
     allowed_hosts = {h for h, _ in allowed_inet}

@@ -31,6 +31,8 @@ import hmac
 import json
 import os
 import selectors
+import sys
+import sysconfig
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
@@ -38,7 +40,7 @@ from typing import Any, Literal, TypedDict
 __all__ = [
     "Limits", "ISOLATION_MODES", "REDIS_BACKENDS", "CellTimeout", "TESTS_FILENAME", "COURSE_FILENAME", "SETUP_ID", "RECORD_STATUSES",
     "RUN_STATUSES", "RunnerInit", "CellMessage", "CellRecord", "JudgeInit", "JudgeRequest", "JudgeReply",
-    "mac", "keystream_xor", "timeout_record", "load_grading_profile", "LineReader",
+    "mac", "keystream_xor", "timeout_record", "load_grading_profile", "LineReader", "trusted_prefixes",
 ]
 
 ISOLATION_MODES = ("auto", "off")
@@ -225,3 +227,21 @@ class LineReader:
 
     def close(self) -> None:
         self.selector.close()
+
+
+def trusted_prefixes() -> tuple[str, ...]:
+    """Where the code the sandbox trusts lives: the standard library, site-packages and the whole grader package.
+
+    The audit hook lets frames from these paths do what learner code may not, and strict ``==`` keeps their
+    ``__eq__``; everything else (the learner's cells, course_lib) is the learner's side.
+
+    >>> import grader
+    >>> package = os.path.dirname(os.path.realpath(grader.__file__))
+    >>> package + os.sep in trusted_prefixes(), os.path.dirname(package) + os.sep in trusted_prefixes()
+    (True, False)
+    """
+    paths = sysconfig.get_paths()
+    found = {os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    found.update(os.path.realpath(p) + os.sep for p in sys.path if "site-packages" in p)
+    found.add(os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep)  # grader/, not course_lib/
+    return tuple(sorted(found))

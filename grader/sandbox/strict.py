@@ -12,21 +12,17 @@ compares unequal to plain values.
 from __future__ import annotations
 
 import ast
-import os
-import sys
-import sysconfig
 import types
 from typing import Any
 
-from .protocol import TESTS_FILENAME
+from .protocol import TESTS_FILENAME, trusted_prefixes
 
 __all__ = ["strict_eq", "strict_ne", "rewrite_comparisons", "EQ_NAME", "NE_NAME"]
 
 EQ_NAME, NE_NAME = "__grader_eq__", "__grader_ne__"
 _PLAIN = (int, float, complex, bool, str, bytes, type(None))
 _CONTAINERS = (list, tuple, set, frozenset)
-_TRUSTED = tuple({os.path.realpath(p) + os.sep for k, p in sysconfig.get_paths().items()}
-                 | {os.path.realpath(p) + os.sep for p in sys.path if "site-packages" in p})
+_TRUSTED = trusted_prefixes()
 _MAX_ITEMS = 2000
 
 
