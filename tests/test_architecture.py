@@ -8,6 +8,7 @@ it; a module may import its own layer and the layers below it (lower index), nev
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,27 @@ def test_presenters_import_no_sandbox_code(module):
 
 def test_the_presenter_check_sees_sandbox_code():
     assert any(m.startswith("grader.") and "sandbox" in m for m in _modules_after_import("grader.grading.grade"))
+
+
+# --- docs/ARCHITECTURE.md matches the code
+
+ARCHITECTURE = GRADER.parent / "docs" / "ARCHITECTURE.md"
+
+
+def test_architecture_page_names_only_files_and_functions_that_exist():
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    paths = set(re.findall(r"grader/[\w/]+(?:\.py|/)", text))
+    assert {"grader/sandbox/parent.py", "grader/grading/result.py"} <= paths  # the check reads the page
+    missing = sorted(p for p in paths if not (GRADER.parent / p).exists())
+    assert not missing, f"docs/ARCHITECTURE.md names {missing}, which are not in grader/"
+    for path, name in re.findall(r"`(grader/[\w/]+\.py)` `(\w+)`", text):
+        source = (GRADER.parent / path).read_text(encoding="utf-8")
+        assert re.search(rf"^(def|class) {name}\b", source, re.M), f"docs/ARCHITECTURE.md: {path} has no {name}"
+    for module in re.findall(r"python -m (grader\.[\w.]+)", text):
+        assert (GRADER.parent / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+def test_architecture_page_names_every_room():
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    rooms = sorted(p.name for p in GRADER.iterdir() if (p / "__init__.py").is_file())
+    assert rooms and not [r for r in rooms if f"grader/{r}/" not in text]
