@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from .course.cells import NotebookUnreadable
 from .errors import NbgraderFailed, UsageError
 
 # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, and that module builds a parser
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (NbgraderFailed, ManifestError, FileNotFoundError) as exc:
+    except (NbgraderFailed, ManifestError, NotebookUnreadable, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -281,3 +281,19 @@ def test_a_reference_run_the_grader_could_not_finish_is_graded_again(tmp_path):
     again = grade_reference(root, lesson)
     assert again.status == "graded" and again.score == again.max_score, again.to_dict()
     assert json.loads(path.read_text())["result"]["status"] == "graded"
+
+
+def test_generate_and_dev_check_report_an_nbgrader_failure_as_an_error_not_a_traceback(tmp_path):
+    root = make_course(tmp_path)
+    (root / "solutions" / LESSON / NOTEBOOK).write_text("{ not a notebook", encoding="utf-8")
+    release = root / "notebooks" / LESSON / NOTEBOOK
+    before = release.read_bytes()
+    for args, says in ((("generate", "1"), "`nbgrader generate_assignment 01-fixture-basics` failed"),
+                       (("dev-check", "1"), "basics.ipynb: not a valid notebook file")):
+        proc = run(root, *args)
+        # nbgrader's own log lines may quote its traceback; the grader itself must not raise one
+        assert proc.returncode == 1 and proc.stderr.startswith("error: ") and not re.search(
+            r"^Traceback", proc.stderr, re.M), (
+            f"grader {' '.join(args)}: rc {proc.returncode}\n{proc.stderr}")
+        assert says in proc.stderr, proc.stderr
+    assert release.read_bytes() == before  # a failed generation leaves the release as it was

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from course_lib.manifest import Lesson
 
-from ..course.cells import NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+from ..course.cells import NotebookUnreadable, cell_text, exercise_id_of, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 from ..course.nbgrader import generate
 
 __all__ = ["lesson_problems", "placeholder_problems", "release_matches_source", "grading_problems"]
@@ -66,7 +66,7 @@ def lesson_problems(root: Path, lesson: Lesson) -> list[str]:
         if gid not in known:
             problems.append(f"{source}: answer cell {gid!r} is not in the manifest")
     for gid in tests:
-        if gid.removesuffix("-tests") not in known:
+        if exercise_id_of(gid) not in known:
             problems.append(f"{source}: test cell {gid!r} does not belong to an exercise of the manifest")
     text = release.read_text(encoding="utf-8")
     problems += [f"{release}: the learner release contains '{m}'" for m in _LEAK_MARKERS if m in text]

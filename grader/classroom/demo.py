@@ -16,7 +16,7 @@ import nbformat
 
 from course_lib.manifest import Lesson
 
-from ..course.cells import grade_id, is_answer, read_notebook
+from ..course.cells import is_answer, is_tests, read_notebook
 from ..course.layout import load
 from ..course.synthetic import solution_answers, with_answers
 
@@ -96,7 +96,7 @@ def answer_notebook(learner: Learner, lesson: Lesson, root: Path, fetched: Path,
             first.source = "import os\nos.kill(os.getpid(), 9)\n"
         elif learner.broken_how == "tampered":
             for cell in nb.cells:
-                if grade_id(cell) and grade_id(cell).endswith("-tests"):
+                if is_tests(cell):
                     cell.source = "pass  # tests deleted"
     nbformat.write(nb, fetched)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # nbformat (and jsonschema under it) is imported when a notebook is read
     import nbformat
 
-__all__ = ["NotebookUnreadable", "read_notebook", "nbgrader_meta", "grade_id", "is_answer", "is_tests", "MAX_NOTEBOOK_BYTES", "cell_text", "STUB"]
+__all__ = ["NotebookUnreadable", "read_notebook", "nbgrader_meta", "grade_id", "is_answer", "is_tests", "MAX_NOTEBOOK_BYTES", "cell_text", "STUB", "exercise_id_of"]
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"  # an unanswered cell: nbgrader_config.py writes it too
 
@@ -73,3 +73,12 @@ def cell_text(cell: Any) -> str:
     """A cell's source as one string (nbformat keeps it as a string or a list of lines)."""
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else str(src)
+
+
+def exercise_id_of(tests_cell_id: str) -> str:
+    """The exercise a test cell checks: its grade id without ``-tests`` (``course_lib.manifest.Exercise.tests_cell_id``).
+
+    >>> exercise_id_of("read-tests"), exercise_id_of("setup")
+    ('read', 'setup')
+    """
+    return tests_cell_id.removesuffix("-tests")

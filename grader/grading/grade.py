@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..course.cells import STUB, NotebookUnreadable, cell_text, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
+from ..course.cells import STUB, NotebookUnreadable, cell_text, exercise_id_of, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 from ..sandbox.isolation import PACKAGE_ROOT
 from ..sandbox.parent import RunOutcome, run_cells
-from ..sandbox.protocol import Limits
+from ..sandbox.protocol import CellStatus, Limits, RunStatus
 from .assemble import GradedCell, assemble, bound_names
 from .result import GRADING_LATENCY_SCALE, ExerciseResult, ExerciseStatus, NotebookResult, NotebookStatus
 from .tamper import changes
@@ -47,10 +47,6 @@ def grading_env(latency_scale: float = GRADING_LATENCY_SCALE, redis_url: str | N
     return env
 
 
-def _exercise_id(tests_cell_id: str) -> str:
-    return tests_cell_id[: -len("-tests")] if tests_cell_id.endswith("-tests") else tests_cell_id
-
-
 def tests_run_in(source_nb: Any) -> str:
     """Where a notebook's test cells run: "judge" (a trusted process, the default) or "kernel".
 
@@ -78,7 +74,7 @@ def _learner_names(source_nb: Any, cells: list[Any]) -> frozenset[str]:
 
 def exercises_of(source_nb: Any) -> list[tuple[str, float]]:
     """Each exercise of a source notebook and its points, in order."""
-    return [(_exercise_id(grade_id(c)), float(nbgrader_meta(c).get("points") or 0)) for c in source_nb.cells if is_tests(c)]
+    return [(exercise_id_of(grade_id(c)), float(nbgrader_meta(c).get("points") or 0)) for c in source_nb.cells if is_tests(c)]
 
 
 MAX_RETRIES = 3  # runs again without an answer cell that crashed its process or broke its channel
@@ -89,9 +85,9 @@ def _answer_problem(ex_id: str, record: dict[str, Any] | None, limits: Limits) -
 
     ``{check}`` in the message stands for what the exercise's check said.
     """
-    if not record or record.get("status") == "ok":
+    if not record or record.get("status") == CellStatus.OK:
         return None
-    if record.get("status") == "timeout":
+    if record.get("status") == CellStatus.TIMEOUT:
         return ExerciseStatus.TIMED_OUT, (f"your answer cell {ex_id!r} ran {limits.cell_timeout:g} s and was stopped (an "
                              "endless loop, a deadlock, or far too slow), so its check could not use it")
     ename, evalue = record.get("ename", "Error"), record.get("evalue", "")
@@ -122,7 +118,7 @@ def _culprit(assembly_cells: list[GradedCell], outcome: RunOutcome) -> str | Non
     # The earliest sign: a test cell that lost the learner's process, or the cell the run stopped at.
     stopped = next((i for i, r in enumerate(outcome.records)
                     if r.get("channel_closed") or r.get("ename") == "NotebookStopped"), None)
-    crashed = outcome.stopped_at if outcome.status == "crashed" else None
+    crashed = outcome.stopped_at if outcome.status == RunStatus.CRASHED else None
     signs = [i for i in (stopped, crashed) if i is not None]
     if not signs:
         return None
@@ -202,7 +198,7 @@ def grade_notebook(
             answers[cell.grade_id] = record
         if cell.kind != "tests":
             continue
-        ex_id = _exercise_id(cell.grade_id)
+        ex_id = exercise_id_of(cell.grade_id)
         problem = _answer_problem(ex_id, answers.get(ex_id), limits)
         if ex_id in assembly.missing_answers:
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, ExerciseStatus.MISSING,
@@ -211,14 +207,14 @@ def grade_notebook(
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, ExerciseStatus.CRASHED, lost[ex_id]))
         elif record is None:
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, ExerciseStatus.NOT_RUN, stop_message))
-        elif record["status"] == "ok":
+        elif record["status"] == CellStatus.OK:
             exercises.append(ExerciseResult(ex_id, cell.points, cell.points, ExerciseStatus.PASSED))
         elif problem is not None:
             check = _test_failure(record)
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, problem[0],
                                             problem[1].replace("{check}", check)))
         else:
-            status = ExerciseStatus.TIMED_OUT if record["status"] == "timeout" else ExerciseStatus.FAILED
+            status = ExerciseStatus.TIMED_OUT if record["status"] == CellStatus.TIMEOUT else ExerciseStatus.FAILED
             exercises.append(ExerciseResult(ex_id, cell.points, 0.0, status, _test_failure(record)))
     tampered = changes(source_nb, submission_nb)
     notes = list(assembly.notes)
@@ -230,7 +226,7 @@ def grade_notebook(
         notes.append("the notebook replaced names or functions the tests rely on; they were restored before "
                      "the tests ran: " + ", ".join(restored[:10]))
     notes += [lost[ex] for ex in lost]
-    status = (NotebookStatus.TAMPERED if tampered else NotebookStatus.GRADED) if outcome.status == "completed" \
+    status = (NotebookStatus.TAMPERED if tampered else NotebookStatus.GRADED) if outcome.status == RunStatus.COMPLETED \
         else NotebookStatus(outcome.status)
     return NotebookResult(status, exercises, notes, outcome.detail, round(seconds, 3), figures, executed,
                           outcome.processes)

@@ -26,6 +26,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ..course.cells import exercise_id_of
+
 __all__ = ["short_failure", "cell_names", "course_validator", "_jupyter_server_extension_points",
            "_load_jupyter_server_extension"]
 
@@ -75,7 +77,7 @@ def cell_names(nb: Any) -> dict[int, str]:
         if meta.get("solution"):
             after = name = f"answer cell {grade_id!r}"
         elif meta.get("grade"):
-            name = f"the check cell of {_exercise_of(grade_id)!r}"
+            name = f"the check cell of {exercise_id_of(grade_id)!r}"
         elif not meta:
             name = f"the cell you added after {after}" if after else "a cell you added"
         else:
@@ -83,10 +85,6 @@ def cell_names(nb: Any) -> dict[int, str]:
         if isinstance(count, int):
             names[count] = name
     return names
-
-
-def _exercise_of(grade_id: str) -> str:
-    return grade_id[: -len("-tests")] if grade_id.endswith("-tests") else grade_id
 
 
 def short_failure(cell: Any, answer: Any | None, cells: dict[int, str] | None = None) -> tuple[str, str]:
@@ -106,7 +104,7 @@ def short_failure(cell: Any, answer: Any | None, cells: dict[int, str] | None = 
     """
     cells = cells or {}
     meta = _meta(cell)
-    exercise = _exercise_of(str(meta.get("grade_id", "")))
+    exercise = exercise_id_of(str(meta.get("grade_id", "")))
     label = f"{exercise}: its check cell ({float(meta.get('points') or 0):g} points)"
     answer_errors = [e for e in _errors(answer or {}) if e.get("ename") != "NotImplementedError"]
     if answer_errors:
@@ -145,7 +143,7 @@ def course_validator(config: Any) -> Any:
             failed = super()._get_failed_cells(nb)
             answers = {_meta(c).get("grade_id"): c for c in nb.cells if _meta(c).get("solution")}
             names = cell_names(nb)
-            self.short = [short_failure(c, answers.get(_exercise_of(str(_meta(c).get("grade_id", "")))), names)
+            self.short = [short_failure(c, answers.get(exercise_id_of(str(_meta(c).get("grade_id", "")))), names)
                           for c in failed]
             return failed
 

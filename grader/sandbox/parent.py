@@ -41,7 +41,7 @@ from typing import Any
 
 from .isolation import INSIDE_REDIS, INSIDE_RUN, PACKAGE_ROOT, Bind, Plan, new_uids
 from .isolation import plan as isolation_plan
-from .protocol import RECORD_STATUSES, SETUP_ID, Limits, LineReader, keystream_xor, mac
+from .protocol import RECORD_STATUSES, SETUP_ID, Limits, LineReader, RunStatus, keystream_xor, mac
 from .redis_service import SOCKET as REDIS_SOCKET
 from .redis_service import ExternalRedis, RedisServer
 from .redis_urls import database_of, inside_url
@@ -59,7 +59,7 @@ class RunOutcome:
     """What came back: one record per cell that finished, and how the run ended."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "completed"  # completed | timed_out | crashed
+    status: RunStatus = RunStatus.COMPLETED
     detail: str = ""
     seconds: float = 0.0
     processes: dict[str, Any] = field(default_factory=dict)  # who ran as whom, and what the judge saw
@@ -315,15 +315,15 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
                            limits.disk_bytes)
         channel.send(init)
         outcome.status, outcome.detail = channel.run(cells, outcome.records, judge_client)
-        outcome.stopped_at = channel.current if outcome.status != "completed" else None
-        if outcome.status == "crashed" and not outcome.detail:
+        outcome.stopped_at = channel.current if outcome.status != RunStatus.COMPLETED else None
+        if outcome.status == RunStatus.CRASHED and not outcome.detail:
             try:  # the runner died: let the wrapper report how, then reap the rest
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 pass
         _kill(proc)
         proc.wait()
-        if outcome.status == "crashed" and not outcome.detail:
+        if outcome.status == RunStatus.CRASHED and not outcome.detail:
             outcome.detail = describe_exit(proc.returncode, _tail(errfile, 4000))
     finally:
         if proc is not None and proc.poll() is None:
@@ -391,13 +391,13 @@ class _Channel:
                     _, problem = judge.ask({"op": "course", "index": index, "source": str(cell["source"]),
                                             "whole": cell.get("grade_id") == SETUP_ID,
                                             "timeout": cell.get("timeout")}, self.deadline)
-                    if problem[0] != "completed":
+                    if problem[0] != RunStatus.COMPLETED:
                         return problem
             self.current = None
             nonce = secrets.token_hex(16)
             self.send({"end": nonce})
             record, problem = self.receive(None, nonce)
-            return problem if record is None else ("completed", "")
+            return problem if record is None else (RunStatus.COMPLETED, "")
         finally:
             self.reader.close()
 
@@ -411,15 +411,15 @@ class _Channel:
         try:
             line = self.reader.read(self.deadline, self._watch_disk)
         except TimeoutError:
-            return None, ("timed_out", "the notebook ran past its total time budget and was stopped")
+            return None, (RunStatus.TIMED_OUT, "the notebook ran past its total time budget and was stopped")
         except _DiskFull:
-            return None, ("crashed", f"the notebook wrote more than {self.disk_bytes // 1024**2} MB "
+            return None, (RunStatus.CRASHED, f"the notebook wrote more than {self.disk_bytes // 1024**2} MB "
                                      f"to its scratch folder and was stopped")
         except OverflowError:
-            return None, ("crashed", "the notebook flooded the result channel and was stopped")
+            return None, (RunStatus.CRASHED, "the notebook flooded the result channel and was stopped")
         if line is None:  # every writer closed: the child ended
-            return None, ("crashed", "")
-        forged = ("crashed", "the result channel carried a record the grader did not write (forged or "
+            return None, (RunStatus.CRASHED, "")
+        forged = (RunStatus.CRASHED, "the result channel carried a record the grader did not write (forged or "
                              "corrupted); grading stopped at that cell")
         try:
             record = json.loads(line)
@@ -429,11 +429,11 @@ class _Channel:
                 or not hmac.compare_digest(record["mac"], mac(self.key, record)) or record.get("nonce") != nonce:
             return None, forged
         if index is None:
-            return (record, ("completed", "")) if record.get("done") is True else (None, forged)
+            return (record, (RunStatus.COMPLETED, "")) if record.get("done") is True else (None, forged)
         if record.get("index") != index or record.get("status") not in RECORD_STATUSES \
                 or not isinstance(record.get("outputs", []), list):
             return None, forged
-        return record, ("completed", "")
+        return record, (RunStatus.COMPLETED, "")
 
 
 class _DiskFull(Exception):
@@ -492,7 +492,7 @@ class _JudgeClient:
         try:
             self._write(message)
         except (BrokenPipeError, OSError):
-            return None, ("crashed", self._failure())
+            return None, (RunStatus.CRASHED, self._failure())
         until = min(deadline, time.monotonic() + message["timeout"] + 10)
         return self._receive(message, until, deadline)
 
@@ -501,24 +501,24 @@ class _JudgeClient:
         try:
             line = self.reader.read(until)
         except TimeoutError:
-            return None, ("timed_out", "the notebook ran past its total time budget and was stopped"
+            return None, (RunStatus.TIMED_OUT, "the notebook ran past its total time budget and was stopped"
                           if time.monotonic() >= deadline else "the tests did not finish within their budget")
         except OverflowError:
-            return None, ("crashed", "the grader's test process flooded its channel")
+            return None, (RunStatus.CRASHED, "the grader's test process flooded its channel")
         if line is None:
-            return None, ("crashed", self._failure())
+            return None, (RunStatus.CRASHED, self._failure())
         try:
             reply = json.loads(line)
         except (ValueError, RecursionError):
             reply = None
         if type(reply) is not dict:
-            return None, ("crashed", "the grader's test process sent something that is not a reply")
+            return None, (RunStatus.CRASHED, "the grader's test process sent something that is not a reply")
         if reply.get("index") != message.get("index"):
-            return None, ("crashed", "the grader's test process answered out of order")
+            return None, (RunStatus.CRASHED, "the grader's test process answered out of order")
         reply.pop("index", None)
         if message.get("op") == "tests" and reply.get("status") not in RECORD_STATUSES:
-            return None, ("crashed", "the grader's test process sent a malformed record")
-        return reply, ("completed", "")
+            return None, (RunStatus.CRASHED, "the grader's test process sent a malformed record")
+        return reply, (RunStatus.COMPLETED, "")
 
     def _failure(self) -> str:
         try:

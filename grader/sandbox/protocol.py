@@ -35,10 +35,11 @@ import sys
 import sysconfig
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal, TypedDict
 
 __all__ = [
-    "Limits", "ISOLATION_MODES", "REDIS_BACKENDS", "CellTimeout", "TESTS_FILENAME", "COURSE_FILENAME", "SETUP_ID", "RECORD_STATUSES",
+    "Limits", "ISOLATION_MODES", "REDIS_BACKENDS", "CellTimeout", "TESTS_FILENAME", "COURSE_FILENAME", "SETUP_ID", "CellStatus", "RunStatus", "RECORD_STATUSES",
     "RUN_STATUSES", "RunnerInit", "CellMessage", "CellRecord", "JudgeInit", "JudgeRequest", "JudgeReply",
     "mac", "keystream_xor", "timeout_record", "load_grading_profile", "LineReader", "trusted_prefixes",
 ]
@@ -48,8 +49,26 @@ REDIS_BACKENDS = ("auto", "redis-server", "fakeredis")
 TESTS_FILENAME = "<grader: tests>"  # the filename test cells are compiled with (the audit hook trusts it)
 COURSE_FILENAME = "<course>"  # the filename the judge compiles course cells with
 SETUP_ID = "setup"  # the course cell whose whole source the judge runs (not only its definitions)
-RECORD_STATUSES = ("ok", "error", "timeout")  # one cell's record
-RUN_STATUSES = ("completed", "timed_out", "crashed")  # how a whole run ended
+
+
+class CellStatus(StrEnum):
+    """How one cell ended (a :class:`CellRecord`'s ``status``)."""
+
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+
+
+class RunStatus(StrEnum):
+    """How a whole run ended."""
+
+    COMPLETED = "completed"
+    TIMED_OUT = "timed_out"
+    CRASHED = "crashed"
+
+
+RECORD_STATUSES = tuple(CellStatus)
+RUN_STATUSES = tuple(RunStatus)
 
 
 @dataclass(frozen=True)
