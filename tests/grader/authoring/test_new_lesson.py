@@ -18,11 +18,11 @@ from course_lib.manifest import load_course
 from grader.authoring.check import lesson_problems, release_matches_source
 from grader.course.cells import grade_id, is_answer, is_tests, nbgrader_meta
 from grader.authoring.scaffold import PLACEHOLDER
-from tests.test_grader_pipeline import _env, grader, make_course
+from tests.grader.classroom.test_grader_pipeline import _env, grader, make_course
 
 pytestmark = pytest.mark.slow
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[3]
 SLUG = "03-scaffolded"
 
 

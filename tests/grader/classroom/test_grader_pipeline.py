@@ -29,7 +29,7 @@ from grader.course.synthetic import solution_answers, with_answers
 
 pytestmark = pytest.mark.slow
 
-FIXTURE = Path(__file__).parents[1] / "examples" / "tiny-course"
+FIXTURE = Path(__file__).parents[3] / "examples" / "tiny-course"
 LESSON, NOTEBOOK, COURSE_ID = "01-fixture-basics", "basics.ipynb", "fixture-course"
 WRONG_ADD_ONE = "def add_one(x):\n    return x - 1"
 VENV_BIN = str(Path(sys.executable).parent)

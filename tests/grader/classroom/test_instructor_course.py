@@ -21,12 +21,12 @@ import nbformat
 import pytest
 
 from grader.course.cells import grade_id
-from tests.test_grader_pipeline import (COURSE_ID, LESSON, NOTEBOOK, _env, answered, grader, make_course,
+from tests.grader.classroom.test_grader_pipeline import (COURSE_ID, LESSON, NOTEBOOK, _env, answered, grader, make_course,
                                         read_csv)
 
 pytestmark = pytest.mark.slow
 
-FIXTURE_MANIFEST = Path(__file__).parents[1] / "examples" / "tiny-course" / "course_lib" / "course.toml"
+FIXTURE_MANIFEST = Path(__file__).parents[3] / "examples" / "tiny-course" / "course_lib" / "course.toml"
 DUE = "2026-01-01 12:00:00 UTC"
 ON_TIME, LATE = "2026-01-01 11:00:00.000000 UTC", "2026-01-01 12:04:53.000000 UTC"  # 293 s late
 HALF_ADD_ONE = "def add_one(x):\n    return x + 1 if x > 0 else x"  # passes the visible test, not the hidden one

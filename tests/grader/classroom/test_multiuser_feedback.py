@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.test_grader_pipeline import COURSE_ID, LESSON, NOTEBOOK, WRONG_ADD_ONE, answered, grader, make_course
+from tests.grader.classroom.test_grader_pipeline import COURSE_ID, LESSON, NOTEBOOK, WRONG_ADD_ONE, answered, grader, make_course
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the test creates two system accounts "

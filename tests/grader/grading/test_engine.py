@@ -243,7 +243,7 @@ def test_a_course_folder_other_than_the_installed_one_grades_with_its_own_code(t
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     other = tmp_path / "course"
     subprocess.run(["git", "clone", "-q", str(root), str(other)], check=True)
     for name in ("grader", "course_lib"):  # the code as it is now, committed or not

@@ -14,7 +14,7 @@ import pytest
 from grader.cli import main
 from grader.course.synthetic import solution_answers, with_answers
 
-FIXTURE = Path(__file__).parents[1] / "examples" / "tiny-course"
+FIXTURE = Path(__file__).parents[3] / "examples" / "tiny-course"
 LESSON, NOTEBOOK = "01-fixture-basics", "basics.ipynb"
 
 

@@ -22,7 +22,7 @@ from grader.sandbox.isolation import active_protections, tools
 from grader.sandbox.protocol import Limits
 from tests.support import nbgrader_meta
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FAST = Limits(cell_timeout=4, notebook_timeout=40)
 MARKER = "hidden-marker-7f3a"
 WRONG = "def double(x):\n    return 0\n"

@@ -259,7 +259,7 @@ def test_isolation_lists_every_grading_process():
     import sys
 
     out = subprocess.run([sys.executable, "-m", "grader.sandbox.isolation"], capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parent.parent, check=True).stdout
+                         cwd=Path(__file__).resolve().parents[3], check=True).stdout
     for role in ("learner's interpreter", "the judge", "the grading Redis server"):
         assert f"sandbox protections of {role}" in out or role in out, out
     assert out.count("no network") >= 3 and "NOT ACTIVE" not in out, out
