@@ -31,7 +31,8 @@ from .grade import NotebookResult, grade_notebook
 from .protocol import Limits
 from .synthetic import write_submission
 
-__all__ = ["MIN_BUGS", "Bug", "LessonContract", "grade_answers", "exercise_statuses", "exercise_summary"]
+__all__ = ["MIN_BUGS", "Bug", "LessonContract", "grade_answers", "exercise_statuses", "exercise_summary", "solution_of",
+           "variant"]
 
 MIN_BUGS = 3  # buggy implementations per exercise (docs/AUTHORING.md, "Tests for a lesson")
 _LIMITS = Limits(cell_timeout=60, notebook_timeout=240)
@@ -76,6 +77,25 @@ def exercise_summary(result: NotebookResult) -> str:
     lines = [f"status={result.status} {result.detail}".rstrip()]
     lines += [f"{e.id}: {e.status} {e.score:g}/{e.points:g} {e.message[:400]}" for e in result.exercises]
     return "\n".join(lines)
+
+
+def solution_of(lesson_name: str) -> dict[str, str]:
+    """{exercise id: the solution's answer cell} of a lesson of the course at ``$COURSE_ROOT``."""
+    from .course import course_root, load
+    from .notebooks import read_notebook
+    from .synthetic import solution_answers
+
+    return solution_answers(read_notebook(load().lesson(lesson_name).source_path(course_root())))
+
+
+def variant(base: str, *edits: tuple[str, str]) -> str:
+    """``base`` (a solution's answer) with each (old, new) edit applied: a bug that differs from a correct
+    answer by exactly one edit. Every ``old`` must occur in it."""
+    for old, new in edits:
+        if old not in base:
+            raise ValueError(f"edit target not found in the answer: {old!r}")
+        base = base.replace(old, new)
+    return base
 
 
 def _as_bug(code: str | Bug) -> Bug:
