@@ -138,6 +138,10 @@ class LessonContract:
         runs = []
         for kth in zip_longest(*named.values()):
             run = {ex: entry for ex, entry in zip(named, kth) if entry is not None}
+            clash = [(name, ex) for name, bug in run.values() for ex in bug.may_cost if ex in run]
+            if clash:
+                raise ValueError(f"{slug}: the bug {clash[0][0]!r} may cost {clash[0][1]}, which has a bug of its own "
+                                 "in the same run: reorder BUGS so that they fall in different runs")
             runs.append((f"{slug}:" + "+".join(name for name, _ in run.values()), run))
         return runs
 
