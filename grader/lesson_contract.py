@@ -31,8 +31,7 @@ from .grade import NotebookResult, grade_notebook
 from .protocol import Limits
 from .synthetic import write_submission
 
-__all__ = ["MIN_BUGS", "Bug", "LessonContract", "grade_answers", "exercise_statuses", "exercise_summary", "solution_of",
-           "variant"]
+__all__ = ["MIN_BUGS", "Bug", "LessonContract", "grade_answers", "exercise_summary", "solution_of", "variant"]
 
 MIN_BUGS = 3  # buggy implementations per exercise (docs/AUTHORING.md, "Tests for a lesson")
 _LIMITS = Limits(cell_timeout=60, notebook_timeout=240)
@@ -67,11 +66,6 @@ def grade_answers(root: Path, lesson: Lesson, out_dir: Path, answers: Mapping[st
     return grade_notebook(lesson.source_path(root), submission, redis_url=redis_url, limits=limits)
 
 
-def exercise_statuses(result: NotebookResult) -> dict[str, str]:
-    """{exercise id: status}, for assertions that say which exercise went wrong."""
-    return {e.id: e.status for e in result.exercises}
-
-
 def exercise_summary(result: NotebookResult) -> str:
     """The result's status and each exercise's status and message: the text of a failed assertion."""
     lines = [f"status={result.status} {result.detail}".rstrip()]
@@ -98,8 +92,12 @@ def variant(base: str, *edits: tuple[str, str]) -> str:
     return base
 
 
-def _as_bug(code: str | Bug) -> Bug:
-    return code if isinstance(code, Bug) else Bug(code)
+def _as_bug(name: str, code: str | Bug) -> Bug:
+    if isinstance(code, Bug):
+        return code
+    if not isinstance(code, str):
+        raise TypeError(f"bug {name!r}: give the answer cell's code or a Bug(code, says=...), not a {type(code).__name__}")
+    return Bug(code)
 
 
 class LessonContract:
@@ -132,7 +130,7 @@ class LessonContract:
     def bug_runs(cls) -> list[tuple[str, dict[str, tuple[str, Bug]]]]:
         """(test id, {exercise: (bug name, bug)}) for each grading run of the bugs."""
         slug = cls.lesson().slug
-        named = {ex: [(name, _as_bug(code)) for name, code in bugs.items()] for ex, bugs in cls.BUGS.items()}
+        named = {ex: [(name, _as_bug(name, code)) for name, code in bugs.items()] for ex, bugs in cls.BUGS.items()}
         if not cls.GRADE_TOGETHER:
             return [(f"{slug}:{ex}:{name}", {ex: (name, bug)}) for ex, bugs in named.items() for name, bug in bugs]
         runs = []
