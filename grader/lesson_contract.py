@@ -106,8 +106,8 @@ class LessonContract:
     Slots: ``LESSON`` (number or slug); ``BUGS`` and ``OTHER_DESIGNS``, both {exercise id: {name: answer}}
     (a bug's answer is its code or a ``Bug``); ``GRADE_TOGETHER``: grade the k-th bug of every exercise in
     one run, for exercises graded independently of each other (fewer grading runs; the default grades each
-    bug alone); ``REAL_REDIS``: also grade the other designs on a real Redis (the ``redis_url`` fixture),
-    for lessons whose code talks to Redis. The k-th design of every exercise is graded in one run (an
+    bug alone); ``REAL_REDIS``: also grade the other designs on a real Redis (the ``redis_url`` fixture;
+    False for a course folder without it). The k-th design of every exercise is graded in one run (an
     exercise without a k-th keeps the solution's answer). Hooks ``check_bug_run`` and ``check_design_run``
     add a lesson's own assertions to every run.
     """

@@ -205,7 +205,7 @@ class {test_class}(LessonContract):
 {designs}
     }}
     GRADE_TOGETHER = False  # True when the exercises are graded independently: fewer grading runs
-    REAL_REDIS = False  # True when the lesson's code talks to Redis: the designs are graded on a real one too
+    REAL_REDIS = True  # the designs on a real Redis too (the redis_url fixture of tests/conftest.py)
 '''
 
 

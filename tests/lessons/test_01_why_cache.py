@@ -197,4 +197,3 @@ class TestWhyCache(LessonContract):
         "hit-ratio-math": {"math-other-design": MATH_OTHER_DESIGN},
     }
     GRADE_TOGETHER = True
-    REAL_REDIS = False  # the lesson's code uses dicts only

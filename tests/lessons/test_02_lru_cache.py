@@ -325,4 +325,3 @@ class TestLruCache(LessonContract):
         "per-instance-cache": {"repository-with-ordered-dict": REPOSITORY_WITH_ORDERED_DICT},
     }
     GRADE_TOGETHER = True
-    REAL_REDIS = False  # the lesson's code uses functools and dicts only

@@ -332,7 +332,6 @@ class TestCachetools(LessonContract):
         "cached-with-key": {"key-other-design": KEY_CORRECT_OTHER_DESIGN},
     }
     GRADE_TOGETHER = True
-    REAL_REDIS = False  # the lesson's code uses cachetools only
 
     def check_design_run(self, result):
         assert result.max_score == 10, result.max_score

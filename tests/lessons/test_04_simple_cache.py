@@ -467,7 +467,6 @@ class TestSimpleCache(LessonContract):
     }
     OTHER_DESIGNS = {TTL: {"heap-expiry-rlock": HEAP_EXPIRY_RLOCK}, LRU: {"linked-list-lru": LINKED_LIST_LRU}}
     GRADE_TOGETHER = True
-    REAL_REDIS = False  # the lesson's code uses dicts only
 
     def check_bug_run(self, result, run):
         for exercise in result.exercises:  # a learner-readable reason, never the stub message

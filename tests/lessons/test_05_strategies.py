@@ -640,4 +640,3 @@ class TestStrategies(LessonContract):
         "write-behind": {"coarse-lock": WB_ALTERNATIVE_COARSE_LOCK, "swap-and-requeue": WB_ALTERNATIVE_SWAP_AND_REQUEUE},
     }
     GRADE_TOGETHER = True
-    REAL_REDIS = False  # the lesson's caches are dicts and cachetools caches
