@@ -80,7 +80,3 @@ def grade_lesson(tmp_path):
 
     return grade
 
-
-def scores(result: NotebookResult) -> dict[str, str]:
-    """{exercise id: status} for compact assertions."""
-    return {e.id: e.status for e in result.exercises}

@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.request
 
-__all__ = ["free_port", "wait_for_http", "stop_server", "nbgrader_meta", "exercise_summary", "in_threads"]
+__all__ = ["free_port", "wait_for_http", "stop_server", "nbgrader_meta", "in_threads"]
 
 
 def free_port() -> int:
@@ -51,11 +51,6 @@ def nbgrader_meta(**fields) -> dict:
     base = {"grade": False, "solution": False, "locked": True, "schema_version": 3}
     base.update(fields)
     return {"nbgrader": base}
-
-
-def exercise_summary(result) -> list[tuple[str, str, str]]:
-    """(exercise id, status, start of the message) for each exercise of a NotebookResult: compact failure output."""
-    return [(e.id, e.status, e.message[:300]) for e in result.exercises]
 
 
 def in_threads(worker, n: int, *, seconds: float = 60, still_waiting=lambda: "") -> None:

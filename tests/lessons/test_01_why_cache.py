@@ -1,21 +1,16 @@
 """Lesson 01-why-cache: the hidden tests reject real cache-aside and hit-ratio bugs and accept other correct designs.
 
-Each grading run replaces answers of the solution with the code below and grades it through the real
-grader. The two exercises are independent, so most runs carry one bug for each exercise (both must lose
-their points); the runs with a single bug show that the other exercise keeps its points.
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The two exercises are independent, so each run carries the k-th bug of both exercises.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from grader.lesson_contract import LessonContract
+
 pytestmark = pytest.mark.slow
-
-LESSON = "01"
-
-
-def scores(result) -> dict[str, str]:
-    return {e.id: e.status for e in result.exercises}
 
 # -- cache-aside-read: buggy implementations ---------------------------------------------------
 
@@ -174,38 +169,31 @@ def speedup(hit_ratio, hit_ms, miss_ms):
     return miss_ms / average
 '''
 
-RUNS = [
-    pytest.param(TRUTHY_CHECK, HITS_OVER_MISSES, id="01-why-cache:truthy-check+hits-over-misses"),
-    pytest.param(IS_NOT_NONE_CHECK, WEIGHTS_SWAPPED, id="01-why-cache:is-not-none-check+weights-swapped"),
-    pytest.param(NEGATIVE_RESULTS_NOT_CACHED, ZERO_LOOKUPS_DIVIDES_BY_ZERO,
-                 id="01-why-cache:negative-results-not-cached+zero-lookups-divides-by-zero"),
-    pytest.param(SETDEFAULT_QUERIES_EVERY_TIME, SPEEDUP_ASSUMES_FREE_HITS,
-                 id="01-why-cache:setdefault-queries-every-time+speedup-assumes-free-hits"),
-    pytest.param(GLOBAL_CACHE_IGNORES_PARAMETER, SPEEDUP_DIVIDES_BY_ZERO_WHEN_EVERY_HIT_IS_FREE,
-                 id="01-why-cache:global-cache-ignores-parameter+speedup-divides-by-zero-when-every-hit-is-free"),
-    pytest.param(DATABASE_ERROR_SWALLOWED, RATIO_ABOVE_ONE_ACCEPTED,
-                 id="01-why-cache:database-error-swallowed+ratio-above-one-accepted"),
-    pytest.param(DATABASE_ERROR_CACHED_AS_MISSING_USER, None, id="01-why-cache:database-error-cached-as-missing-user"),
-    pytest.param(None, SPEEDUP_INVERTED, id="01-why-cache:speedup-inverted"),
-]
 
-
-@pytest.mark.parametrize("read_bug, math_bug", RUNS)
-def test_buggy_implementations_lose_their_points(grade_lesson, read_bug, math_bug):
-    answers = {}
-    if read_bug:
-        answers["cache-aside-read"] = read_bug
-    if math_bug:
-        answers["hit-ratio-math"] = math_bug
-    result = grade_lesson(LESSON, answers)
-    assert result.status == "graded", result.detail
-    expected = {"cache-aside-read": "failed" if read_bug else "passed",
-                "hit-ratio-math": "failed" if math_bug else "passed"}
-    assert scores(result) == expected, [(e.id, e.status, e.message) for e in result.exercises]
-
-
-@pytest.mark.parametrize("slug", [pytest.param("01-why-cache", id="01-why-cache")])
-def test_other_correct_designs_get_full_marks(grade_lesson, slug):
-    result = grade_lesson(slug, {"cache-aside-read": EAFP_WITH_SENTINEL, "hit-ratio-math": MATH_OTHER_DESIGN})
-    assert result.status == "graded", result.detail
-    assert result.score == result.max_score, [(e.id, e.status, e.message) for e in result.exercises]
+class TestWhyCache(LessonContract):
+    LESSON = "01"
+    BUGS = {
+        "cache-aside-read": {
+            "truthy-check": TRUTHY_CHECK,
+            "is-not-none-check": IS_NOT_NONE_CHECK,
+            "negative-results-not-cached": NEGATIVE_RESULTS_NOT_CACHED,
+            "setdefault-queries-every-time": SETDEFAULT_QUERIES_EVERY_TIME,
+            "global-cache-ignores-parameter": GLOBAL_CACHE_IGNORES_PARAMETER,
+            "database-error-swallowed": DATABASE_ERROR_SWALLOWED,
+            "database-error-cached-as-missing-user": DATABASE_ERROR_CACHED_AS_MISSING_USER,
+        },
+        "hit-ratio-math": {
+            "hits-over-misses": HITS_OVER_MISSES,
+            "weights-swapped": WEIGHTS_SWAPPED,
+            "zero-lookups-divides-by-zero": ZERO_LOOKUPS_DIVIDES_BY_ZERO,
+            "speedup-assumes-free-hits": SPEEDUP_ASSUMES_FREE_HITS,
+            "speedup-divides-by-zero-when-every-hit-is-free": SPEEDUP_DIVIDES_BY_ZERO_WHEN_EVERY_HIT_IS_FREE,
+            "ratio-above-one-accepted": RATIO_ABOVE_ONE_ACCEPTED,
+            "speedup-inverted": SPEEDUP_INVERTED,
+        },
+    }
+    OTHER_DESIGNS = {
+        "cache-aside-read": {"eafp-with-sentinel": EAFP_WITH_SENTINEL},
+        "hit-ratio-math": {"math-other-design": MATH_OTHER_DESIGN},
+    }
+    GRADE_TOGETHER = True

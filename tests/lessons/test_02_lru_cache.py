@@ -1,22 +1,16 @@
 """Lesson 02-lru-cache: the hidden tests reject real lru_cache bugs and accept other correct designs.
 
-Each grading run replaces answers of the solution with the code below and grades it through the real
-grader. The three exercises are independent, so most runs carry one bug for each exercise (all of them
-must lose their points); the runs with a single bug show that the other exercises keep theirs.
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The three exercises are independent, so each run carries the k-th bug of every exercise.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from grader.lesson_contract import LessonContract
+
 pytestmark = pytest.mark.slow
-
-SLUG = "02-lru-cache"
-EXERCISES = ("lru-typed-kwargs", "lru-product-lookup", "per-instance-cache")
-
-
-def scores(result) -> dict[str, str]:
-    return {e.id: e.status for e in result.exercises}
 
 
 # -- lru-typed-kwargs ----------------------------------------------------------------------------
@@ -299,34 +293,35 @@ class UserRepository:
         self._users.clear()
 '''
 
-RUNS = [
-    pytest.param(UNTYPED_WITH_BINDING, SHARED_CACHED_LIST, DECORATED_METHOD,
-                 id=f"{SLUG}:untyped-with-binding+shared-cached-list+decorated-method"),
-    pytest.param(TYPED_WITHOUT_BINDING, SHALLOW_COPY_SHARES_PRODUCTS, CLASS_LEVEL_DICT,
-                 id=f"{SLUG}:typed-without-binding+shallow-copy-shares-products+class-level-dict"),
-    pytest.param(BINDING_WITHOUT_DEFAULTS, KEYED_BY_LIST_IDENTITY, UNBOUNDED_PER_INSTANCE_DICT,
-                 id=f"{SLUG}:binding-without-defaults+keyed-by-list-identity+unbounded-per-instance-dict"),
-    pytest.param(JOINED_STRING_KEY, DATABASE_MISSING_FROM_KEY, MODULE_LEVEL_CACHE,
-                 id=f"{SLUG}:joined-string-key+database-missing-from-key+module-level-cache"),
-    pytest.param(MAXSIZE_IGNORED, None, None, id=f"{SLUG}:maxsize-ignored"),
-    pytest.param(None, DECORATED_WITH_LIST_ARGUMENT, None, id=f"{SLUG}:decorated-with-list-argument"),
-    pytest.param(None, None, FIFO_NOT_LRU, id=f"{SLUG}:fifo-not-lru"),
-]
 
-
-@pytest.mark.parametrize("typed_bug, lookup_bug, instance_bug", RUNS)
-def test_buggy_implementations_lose_their_points(grade_lesson, typed_bug, lookup_bug, instance_bug):
-    bugs = dict(zip(EXERCISES, (typed_bug, lookup_bug, instance_bug)))
-    result = grade_lesson(SLUG, {k: v for k, v in bugs.items() if v})
-    assert result.status == "graded", result.detail
-    expected = {k: "failed" if v else "passed" for k, v in bugs.items()}
-    assert scores(result) == expected, [(e.id, e.status, e.message) for e in result.exercises]
-
-
-@pytest.mark.parametrize("slug", [pytest.param(SLUG, id=SLUG)])
-def test_other_correct_designs_get_full_marks(grade_lesson, slug):
-    result = grade_lesson(slug, {"lru-typed-kwargs": TYPED_CALL_CACHE_WITH_ORDERED_DICT,
-                                 "lru-product-lookup": PRODUCTS_PER_ID_READ_ONLY,
-                                 "per-instance-cache": REPOSITORY_WITH_ORDERED_DICT})
-    assert result.status == "graded", result.detail
-    assert result.score == result.max_score, [(e.id, e.status, e.message) for e in result.exercises]
+class TestLruCache(LessonContract):
+    LESSON = "02"
+    BUGS = {
+        "lru-typed-kwargs": {
+            "untyped-with-binding": UNTYPED_WITH_BINDING,
+            "typed-without-binding": TYPED_WITHOUT_BINDING,
+            "binding-without-defaults": BINDING_WITHOUT_DEFAULTS,
+            "joined-string-key": JOINED_STRING_KEY,
+            "maxsize-ignored": MAXSIZE_IGNORED,
+        },
+        "lru-product-lookup": {
+            "shared-cached-list": SHARED_CACHED_LIST,
+            "shallow-copy-shares-products": SHALLOW_COPY_SHARES_PRODUCTS,
+            "keyed-by-list-identity": KEYED_BY_LIST_IDENTITY,
+            "database-missing-from-key": DATABASE_MISSING_FROM_KEY,
+            "decorated-with-list-argument": DECORATED_WITH_LIST_ARGUMENT,
+        },
+        "per-instance-cache": {
+            "decorated-method": DECORATED_METHOD,
+            "class-level-dict": CLASS_LEVEL_DICT,
+            "unbounded-per-instance-dict": UNBOUNDED_PER_INSTANCE_DICT,
+            "module-level-cache": MODULE_LEVEL_CACHE,
+            "fifo-not-lru": FIFO_NOT_LRU,
+        },
+    }
+    OTHER_DESIGNS = {
+        "lru-typed-kwargs": {"ordered-dict": TYPED_CALL_CACHE_WITH_ORDERED_DICT},
+        "lru-product-lookup": {"per-id-read-only": PRODUCTS_PER_ID_READ_ONLY},
+        "per-instance-cache": {"repository-with-ordered-dict": REPOSITORY_WITH_ORDERED_DICT},
+    }
+    GRADE_TOGETHER = True

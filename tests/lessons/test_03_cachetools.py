@@ -1,18 +1,18 @@
 """Lesson 03 (cachetools): buggy answers lose their exercise's points, other designs get full marks.
 
-Every run goes through the real grader (``grade_lesson``). The exercises are
-independent, so each run replaces several answers at once; the solution's
-answer for the remaining exercise must keep its points in the same run.
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The exercises are independent, so each run carries the k-th bug of every exercise; the solution's
+answer for an exercise without a k-th bug must keep its points in the same run.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from grader.lesson_contract import Bug, LessonContract
+
 pytestmark = pytest.mark.slow
 
-LESSON = "03"
-LESSON_SLUG = "03-cachetools"  # in every test id, so `pytest -k 03-cachetools` selects this file's tests too
 
 # --------------------------------------------------------------------------- pick-policies
 PICK_SWAPPED_POLICIES = '''
@@ -254,19 +254,6 @@ def make_load_profile(clock):
     return cached(cache, key=profile_key, condition=condition)(load_profile)
 '''
 
-ALL = ("pick-policies", "expiring-caches", "cached-with-key")
-
-
-def _check(result, answers, expected_failures):
-    status = {e.id: e.status for e in result.exercises}
-    detail = {e.id: e.message for e in result.exercises}
-    assert result.status == "graded", (result.status, result.detail, result.notes)
-    for exercise in ALL:
-        want = "failed" if exercise in expected_failures else "passed"
-        assert status[exercise] == want, f"{exercise}: expected {want}, got {status[exercise]}: {detail[exercise]}"
-    return detail
-
-
 # caches used from 8 threads without their lock: only the hidden tests can tell
 KEY_NULL_LOCK = '''
 import contextlib
@@ -306,54 +293,45 @@ def make_load_profile(clock):
     return load_profile
 '''
 
-
-@pytest.mark.parametrize(
-    "answers",
-    [
-        pytest.param({"pick-policies": PICK_SWAPPED_POLICIES, "expiring-caches": EXP_PRICE_IGNORES_TIMER,
-                      "cached-with-key": KEY_CACHE_IGNORES_CLOCK},
-                     id="03-cachetools:swapped-policies+price-ignores-timer+cache-ignores-clock"),
-        pytest.param({"pick-policies": PICK_FIFO_IGNORES_READS, "cached-with-key": KEY_DEFAULT_HASHKEY_WITH_REQUEST_ID},
-                     id="03-cachetools:fifo-ignores-reads+default-hashkey-with-request-id"),
-        pytest.param({"expiring-caches": EXP_TTU_RETURNS_DURATION, "cached-with-key": KEY_NO_LOCK},
-                     id="03-cachetools:ttu-returns-duration+no-lock"),
-        pytest.param({"pick-policies": PICK_SHARED_CACHE_OBJECT, "expiring-caches": EXP_ONE_TTL_FOR_ALL_TOKENS,
-                      "cached-with-key": KEY_HAND_ROLLED_IF_CACHED},
-                     id="03-cachetools:shared-cache-object+one-ttl-for-all-tokens+hand-rolled-if-cached"),
-        pytest.param({"expiring-caches": EXP_TTL_IN_MILLISECONDS, "cached-with-key": KEY_INCLUDES_CONNECTION},
-                     id="03-cachetools:ttl-in-milliseconds+key-includes-connection"),
-    ],
-)
-def test_buggy_answers_lose_only_their_points(grade_lesson, answers):
-    result = grade_lesson(LESSON, answers)
-    _check(result, answers, set(answers))
-    assert result.score == result.max_score - sum(e.points for e in result.exercises if e.id in answers)
+# These bugs pass every visible rung: only the hidden tests take the points away. Visible checks raise
+# CheckFailed; a plain AssertionError comes from the hidden tests after them. (The grader never reports what
+# a test cell printed, so the success line itself is not visible.)
+HIDDEN_ONLY = "AssertionError"
 
 
-@pytest.mark.parametrize("slug", [LESSON_SLUG])
-def test_other_correct_designs_get_full_marks(grade_lesson, slug):
-    answers = {"pick-policies": PICK_CORRECT_OTHER_DESIGN, "expiring-caches": EXP_CORRECT_OTHER_DESIGN,
-               "cached-with-key": KEY_CORRECT_OTHER_DESIGN}
-    result = grade_lesson(LESSON, answers)
-    _check(result, answers, set())
-    assert result.score == result.max_score == 10
+class TestCachetools(LessonContract):
+    LESSON = "03"
+    BUGS = {
+        "pick-policies": {
+            "swapped-policies": PICK_SWAPPED_POLICIES,
+            "fifo-ignores-reads": PICK_FIFO_IGNORES_READS,
+            "shared-cache-object": PICK_SHARED_CACHE_OBJECT,
+            "minimum-size-floor": Bug(PICK_MINIMUM_SIZE_FLOOR, starts=HIDDEN_ONLY),
+        },
+        "expiring-caches": {
+            "price-ignores-timer": EXP_PRICE_IGNORES_TIMER,
+            "ttu-returns-duration": EXP_TTU_RETURNS_DURATION,
+            "one-ttl-for-all-tokens": EXP_ONE_TTL_FOR_ALL_TOKENS,
+            "ttl-in-milliseconds": EXP_TTL_IN_MILLISECONDS,
+            "sliding-expiry-on-read": Bug(EXP_SLIDING_EXPIRY_ON_READ, starts=HIDDEN_ONLY),
+        },
+        "cached-with-key": {
+            "cache-ignores-clock": KEY_CACHE_IGNORES_CLOCK,
+            "default-hashkey-with-request-id": KEY_DEFAULT_HASHKEY_WITH_REQUEST_ID,
+            "no-lock": KEY_NO_LOCK,
+            "hand-rolled-if-cached": KEY_HAND_ROLLED_IF_CACHED,
+            "key-includes-connection": KEY_INCLUDES_CONNECTION,
+            "breaks-on-keyword-calls": Bug(KEY_BREAKS_ON_KEYWORD_CALLS, starts=HIDDEN_ONLY),
+            "null-lock": KEY_NULL_LOCK,
+            "hand-rolled-unlocked": KEY_HAND_ROLLED_UNLOCKED,
+        },
+    }
+    OTHER_DESIGNS = {
+        "pick-policies": {"pick-other-design": PICK_CORRECT_OTHER_DESIGN},
+        "expiring-caches": {"expiring-other-design": EXP_CORRECT_OTHER_DESIGN},
+        "cached-with-key": {"key-other-design": KEY_CORRECT_OTHER_DESIGN},
+    }
+    GRADE_TOGETHER = True
 
-
-@pytest.mark.parametrize("slug", [LESSON_SLUG])
-def test_hidden_tests_catch_what_the_visible_checks_miss(grade_lesson, slug):
-    """These bugs pass every visible rung: only the hidden tests take the points away."""
-    answers = {"pick-policies": PICK_MINIMUM_SIZE_FLOOR, "expiring-caches": EXP_SLIDING_EXPIRY_ON_READ,
-               "cached-with-key": KEY_BREAKS_ON_KEYWORD_CALLS}
-    result = grade_lesson(LESSON, answers)
-    detail = _check(result, answers, set(answers))
-    for exercise in answers:
-        # Visible checks raise CheckFailed; a plain AssertionError comes from the hidden tests after them.
-        # (The grader never reports what a test cell printed, so the success line itself is not visible.)
-        assert detail[exercise].startswith("AssertionError"), (exercise, detail[exercise])
-
-
-@pytest.mark.parametrize("answer", [KEY_NULL_LOCK, KEY_HAND_ROLLED_UNLOCKED], ids=["null-lock", "hand-rolled-unlocked"])
-def test_caches_without_their_lock_lose_their_points(grade_lesson, answer):
-    result = grade_lesson(LESSON, {"cached-with-key": answer})
-    _check(result, {"cached-with-key": answer}, {"cached-with-key"})
-    assert result.score == result.max_score - 4
+    def check_design_run(self, result):
+        assert result.max_score == 10, result.max_score

@@ -1,9 +1,9 @@
 """Lesson 04-simple-cache: the hidden tests reject real TTL-cache bugs and accept other correct designs.
 
-Each grading run replaces answers of the solution with the code below and grades it through the real
-grader. The exercise 2 cell redefines the whole class, so the two exercises are graded independently:
-most runs carry one bug for each exercise (both must lose their points); the runs with a single bug
-show that the other exercise keeps its points.
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The exercise 2 cell redefines the whole class, so the two exercises are graded independently:
+each run carries the k-th bug of both exercises, and a run with one bug shows that the other exercise keeps
+its points.
 
 Most buggy versions are the solution with one edit (``variant``), so each differs from a correct cache
 by exactly the bug its name says.
@@ -13,32 +13,13 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.manifest import COURSE_ROOT, load_course
-from grader.course.cells import read_notebook
-from grader.course.synthetic import solution_answers
+from grader.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 
-LESSON = "04"
 TTL, LRU = "simple-cache-ttl", "simple-cache-lru"
 
-_SOLUTION = solution_answers(read_notebook(load_course().lesson(LESSON).source_path(COURSE_ROOT)))
-
-
-def scores(result) -> dict[str, str]:
-    return {e.id: e.status for e in result.exercises}
-
-
-def messages(result) -> dict[str, str]:
-    return {e.id: e.message for e in result.exercises}
-
-
-def variant(base: str, *edits: tuple[str, str]) -> str:
-    """The solution with each (old, new) edit applied; every `old` must occur in it."""
-    for old, new in edits:
-        assert old in base, f"edit target not found in the solution: {old!r}"
-        base = base.replace(old, new)
-    return base
+_SOLUTION = solution_of("04")
 
 
 # -- simple-cache-ttl: buggy implementations ----------------------------------------------------
@@ -459,55 +440,39 @@ class SimpleCache:
         return self.size()
 '''
 
-# (exercise-1 bug, exercise-2 bug): both exercises must lose their points in the same run.
-PAIRS = {
-    "ttl-ignored+fifo": (TTL_IGNORED, FIFO_GET_DOES_NOT_REFRESH),
-    "falsy-miss+evicts-most-recent": (FALSY_VALUES_MISS, EVICTS_MOST_RECENT),
-    "off-by-one+overwrite-evicts": (EXPIRY_OFF_BY_ONE, OVERWRITE_EVICTS),
-    "ttl-zero-default+live-evicted-before-expired": (TTL_ZERO_MEANS_DEFAULT, EVICTS_LIVE_BEFORE_EXPIRED),
-    "no-lock+no-lock-lru": (NO_LOCK, NO_LOCK_LRU),
-    "size-counts-expired+expired-counted-as-hit": (SIZE_COUNTS_EXPIRED, EXPIRED_COUNTED_AS_HIT),
-}
 
+class TestSimpleCache(LessonContract):
+    LESSON = "04"
+    BUGS = {
+        TTL: {
+            "ttl-ignored": TTL_IGNORED,
+            "falsy-miss": FALSY_VALUES_MISS,
+            "off-by-one": EXPIRY_OFF_BY_ONE,
+            "ttl-zero-default": TTL_ZERO_MEANS_DEFAULT,
+            "no-lock": NO_LOCK,
+            "size-counts-expired": SIZE_COUNTS_EXPIRED,
+            "split-lock": Bug(LOCK_NOT_HELD_ACROSS_CHECK_THEN_ACT, says="thread"),
+            "shared-class-storage": Bug(SHARED_CLASS_STORAGE, says="class attribute"),
+            "deadlock": Bug(DEADLOCK_LOCK_TAKEN_TWICE, says="RLock"),
+        },
+        LRU: {
+            "fifo": FIFO_GET_DOES_NOT_REFRESH,
+            "evicts-most-recent": EVICTS_MOST_RECENT,
+            "overwrite-evicts": OVERWRITE_EVICTS,
+            "live-evicted-before-expired": EVICTS_LIVE_BEFORE_EXPIRED,
+            "no-lock-lru": NO_LOCK_LRU,
+            "expired-counted-as-hit": EXPIRED_COUNTED_AS_HIT,
+            "hit-ratio-hits-over-misses": Bug(HIT_RATIO_HITS_OVER_MISSES, says="hit_ratio"),
+        },
+    }
+    OTHER_DESIGNS = {TTL: {"heap-expiry-rlock": HEAP_EXPIRY_RLOCK}, LRU: {"linked-list-lru": LINKED_LIST_LRU}}
+    GRADE_TOGETHER = True
 
-@pytest.mark.parametrize("name", list(PAIRS))
-def test_buggy_pairs_lose_both_exercises(grade_lesson, name):
-    ttl_code, lru_code = PAIRS[name]
-    result = grade_lesson(LESSON, {TTL: ttl_code, LRU: lru_code})
-    assert result.status == "graded", result.detail
-    assert scores(result) == {TTL: "failed", LRU: "failed"}, messages(result)
-    assert result.score == 0
-    for message in messages(result).values():  # a learner-readable reason, never the stub message
-        assert "stub" not in message and len(message) > 30, message
+    def check_bug_run(self, result, run):
+        for exercise in result.exercises:  # a learner-readable reason, never the stub message
+            if exercise.id in run:
+                assert "stub" not in exercise.message and len(exercise.message) > 30, exercise.message
 
-
-# An exercise-1 bug alone: exercise 2 (its own class) keeps its points.
-SINGLE_TTL = {
-    "split-lock": (LOCK_NOT_HELD_ACROSS_CHECK_THEN_ACT, "thread"),
-    "shared-class-storage": (SHARED_CLASS_STORAGE, "class attribute"),
-    "deadlock": (DEADLOCK_LOCK_TAKEN_TWICE, "RLock"),
-}
-
-
-@pytest.mark.parametrize("name", list(SINGLE_TTL))
-def test_ttl_bug_alone_keeps_lru_points(grade_lesson, name):
-    code, phrase = SINGLE_TTL[name]
-    result = grade_lesson(LESSON, {TTL: code})
-    assert result.status == "graded", result.detail
-    assert scores(result) == {TTL: "failed", LRU: "passed"}, messages(result)
-    assert phrase in messages(result)[TTL], messages(result)[TTL]
-
-
-def test_lru_bug_alone_keeps_ttl_points(grade_lesson):
-    result = grade_lesson(LESSON, {LRU: HIT_RATIO_HITS_OVER_MISSES})
-    assert result.status == "graded", result.detail
-    assert scores(result) == {TTL: "passed", LRU: "failed"}, messages(result)
-    assert "hit_ratio" in messages(result)[LRU], messages(result)[LRU]
-
-
-def test_other_correct_designs_get_full_marks(grade_lesson):
-    result = grade_lesson(LESSON, {TTL: HEAP_EXPIRY_RLOCK, LRU: LINKED_LIST_LRU})
-    assert result.status == "graded", result.detail
-    assert scores(result) == {TTL: "passed", LRU: "passed"}, messages(result)
-    assert result.score == result.max_score == 10
-    assert result.figures, "the chart cell drew no figure for a correct implementation"
+    def check_design_run(self, result):
+        assert result.max_score == 10, result.max_score
+        assert result.figures, "the chart cell drew no figure for a correct implementation"

@@ -1,8 +1,8 @@
 """Lesson 05-strategies: buggy implementations lose their exercise's points, other designs get full marks.
 
-Every implementation goes through the real grader (``grade_lesson``). The exercises are independent, so
-one grading run carries one buggy answer per exercise (the k-th bug of each); an exercise without a k-th
-bug keeps the solution's answer and must keep its points. Each failure must come with the message of the
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The exercises are independent, so one grading run carries one buggy answer per exercise (the
+k-th bug of each); an exercise without a k-th bug keeps the solution's answer and must keep its points. Each failure must come with the message of the
 check that should catch that bug, so a bug caught by accident (a crash elsewhere) does not count.
 """
 
@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import scores
+from grader.lesson_contract import Bug, LessonContract
 
 pytestmark = pytest.mark.slow
-
-LESSON = "05"
 
 # ----------------------------------------------------------------------------------------------------
 # read-through: ReadThroughCache(loader, cache=None) with get / invalidate
@@ -609,62 +607,36 @@ class WriteBehindStore:
             return len(self._dirty.keys() | self._inflight.keys())
 '''
 
-# (name, answer code, a piece of the failure message that shows the right check caught it)
-BUGS = {
-    "read-through": [
-        ("if-cached-truthy", RT_IF_CACHED_TRUTHY, "treats a falsy value as a miss"),
-        ("empty-cache-replaced", RT_EMPTY_CACHE_REPLACED, "throws an empty one away"),
-        ("failed-load-cached", RT_FAILED_LOAD_CACHED, "loader raised DatabaseError"),
-        ("stringified-keys", RT_STRINGIFIED_KEYS, "different keys share one entry"),
-    ],
-    "write-through": [
-        ("cache-before-db-no-rollback", WT_CACHE_BEFORE_DB_NO_ROLLBACK, "a price the database never stored"),
-        ("swallows-db-error", WT_SWALLOWS_DB_ERROR, "returned instead of raising DatabaseError"),
-        ("none-not-cached", WT_NONE_NOT_CACHED, "are cached values, not misses"),
-        ("empty-cache-replaced", WT_EMPTY_CACHE_REPLACED, "the cache mapping holds"),
-        ("rollback-invents-none", WT_ROLLBACK_INVENTS_NONE, "leave the cache exactly as it was"),
-    ],
-    "write-behind": [
-        ("clears-before-writing", WB_CLEARS_BEFORE_WRITING, "so it is lost"),
-        ("clears-after-writing", WB_CLEARS_AFTER_WRITING, "forgot an update that raced with it"),
-        ("writes-first-value", WB_WRITES_FIRST_VALUE, "the first price given for product 1"),
-        ("dirty-values-only-in-cache", WB_DIRTY_VALUES_ONLY_IN_CACHE, "LRUCache(maxsize=2)"),
-        ("requeue-overwrites-newer", WB_REQUEUE_OVERWRITES_NEWER, "must not put its older price back"),
-        ("flushes-overlap", WB_FLUSHES_OVERLAP, "two flushes overlapped"),
-        ("no-coalescing", WB_NO_COALESCING, "coalesce, one write per product"),
-    ],
-}
 
-ROUNDS = max(len(bugs) for bugs in BUGS.values())
-
-
-def _round(k: int) -> dict[str, tuple[str, str, str]]:
-    return {ex: bugs[k] for ex, bugs in BUGS.items() if k < len(bugs)}
-
-
-@pytest.mark.parametrize("k", range(ROUNDS), ids=lambda k: "05-strategies-" + "+".join(f"{ex}:{b[0]}" for ex, b in _round(k).items()))
-def test_buggy_answers_lose_their_points(k, grade_lesson):
-    chosen = _round(k)
-    result = grade_lesson(LESSON, {ex: code for ex, (_, code, _) in chosen.items()})
-    assert result.status == "graded", (result.status, result.detail)
-    by_id = {e.id: e for e in result.exercises}
-    for ex, exercise in by_id.items():
-        if ex in chosen:
-            name, _, expected = chosen[ex]
-            assert exercise.status == "failed" and exercise.score == 0, f"{ex} bug {name!r} was not caught"
-            assert expected in exercise.message, f"{ex} bug {name!r} failed for another reason: {exercise.message}"
-        else:
-            assert exercise.status == "passed", f"{ex} (the solution) lost its points: {exercise.message}"
-
-
-@pytest.mark.parametrize("wb_design", ["coarse-lock", "swap-and-requeue"], ids=lambda d: f"05-strategies-{d}")
-def test_other_correct_designs_get_full_marks(wb_design, grade_lesson):
-    answers = {
-        "read-through": RT_ALTERNATIVE_SENTINEL,
-        "write-through": WT_ALTERNATIVE_MEMBERSHIP,
-        "write-behind": WB_ALTERNATIVE_COARSE_LOCK if wb_design == "coarse-lock" else WB_ALTERNATIVE_SWAP_AND_REQUEUE,
+class TestStrategies(LessonContract):
+    LESSON = "05"
+    BUGS = {
+        "read-through": {
+            "if-cached-truthy": Bug(RT_IF_CACHED_TRUTHY, says="treats a falsy value as a miss"),
+            "empty-cache-replaced": Bug(RT_EMPTY_CACHE_REPLACED, says="throws an empty one away"),
+            "failed-load-cached": Bug(RT_FAILED_LOAD_CACHED, says="loader raised DatabaseError"),
+            "stringified-keys": Bug(RT_STRINGIFIED_KEYS, says="different keys share one entry"),
+        },
+        "write-through": {
+            "cache-before-db-no-rollback": Bug(WT_CACHE_BEFORE_DB_NO_ROLLBACK, says="a price the database never stored"),
+            "swallows-db-error": Bug(WT_SWALLOWS_DB_ERROR, says="returned instead of raising DatabaseError"),
+            "none-not-cached": Bug(WT_NONE_NOT_CACHED, says="are cached values, not misses"),
+            "empty-cache-replaced": Bug(WT_EMPTY_CACHE_REPLACED, says="the cache mapping holds"),
+            "rollback-invents-none": Bug(WT_ROLLBACK_INVENTS_NONE, says="leave the cache exactly as it was"),
+        },
+        "write-behind": {
+            "clears-before-writing": Bug(WB_CLEARS_BEFORE_WRITING, says="so it is lost"),
+            "clears-after-writing": Bug(WB_CLEARS_AFTER_WRITING, says="forgot an update that raced with it"),
+            "writes-first-value": Bug(WB_WRITES_FIRST_VALUE, says="the first price given for product 1"),
+            "dirty-values-only-in-cache": Bug(WB_DIRTY_VALUES_ONLY_IN_CACHE, says="LRUCache(maxsize=2)"),
+            "requeue-overwrites-newer": Bug(WB_REQUEUE_OVERWRITES_NEWER, says="must not put its older price back"),
+            "flushes-overlap": Bug(WB_FLUSHES_OVERLAP, says="two flushes overlapped"),
+            "no-coalescing": Bug(WB_NO_COALESCING, says="coalesce, one write per product"),
+        },
     }
-    result = grade_lesson(LESSON, answers)
-    assert result.status == "graded", (result.status, result.detail)
-    assert scores(result) == {ex: "passed" for ex in answers}, [(e.id, e.message) for e in result.exercises]
-    assert result.score == result.max_score
+    OTHER_DESIGNS = {
+        "read-through": {"sentinel": RT_ALTERNATIVE_SENTINEL},
+        "write-through": {"membership": WT_ALTERNATIVE_MEMBERSHIP},
+        "write-behind": {"coarse-lock": WB_ALTERNATIVE_COARSE_LOCK, "swap-and-requeue": WB_ALTERNATIVE_SWAP_AND_REQUEUE},
+    }
+    GRADE_TOGETHER = True

@@ -1,10 +1,9 @@
 """Lesson 06-redis-basics: the hidden tests reject real Redis-cache bugs and accept other correct designs.
 
-Each grading run replaces answers of the solution with the code below and grades it through the real
-grader. The three exercises are independent (``get_many`` and ``delete_prefix`` are functions of a
-client, not methods of the class), so most runs carry one bug for each exercise and all three must lose
-their points; the last buggy run leaves ``get-many`` correct, to show that an exercise keeps its points
-when another one is wrong. Most buggy versions are the solution with one edit (``variant``), so each
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The three exercises are independent (``get_many`` and ``delete_prefix`` are functions of a
+client, not methods of the class), so each run carries the k-th bug of every exercise; the last run leaves
+``get-many`` correct, to show that an exercise keeps its points when another one is wrong. Most buggy versions are the solution with one edit (``variant``), so each
 differs from a correct implementation by exactly the bug its name says.
 """
 
@@ -12,32 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.manifest import COURSE_ROOT, load_course
-from grader.course.cells import read_notebook
-from grader.course.synthetic import solution_answers
+from grader.lesson_contract import LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 
-LESSON = "06"
 CACHE, MANY, PREFIX = "json-cache", "get-many", "delete-prefix"
 
-_SOLUTION = solution_answers(read_notebook(load_course().lesson(LESSON).source_path(COURSE_ROOT)))
-
-
-def scores(result) -> dict[str, str]:
-    return {e.id: e.status for e in result.exercises}
-
-
-def details(result) -> str:
-    return "\n".join(f"{e.id}: {e.status} {e.message}" for e in result.exercises)
-
-
-def variant(base: str, *edits: tuple[str, str]) -> str:
-    """The solution with each (old, new) edit applied; every `old` must occur in it."""
-    for old, new in edits:
-        assert old in base, f"edit target not found in the solution: {old!r}"
-        base = base.replace(old, new)
-    return base
+_SOLUTION = solution_of("06")
 
 
 # -- json-cache: buggy implementations -----------------------------------------------------------
@@ -188,34 +168,21 @@ def delete_prefix(client, prefix, *, batch=500):
         return sum(pipe.execute())
 '''
 
-BUGGY_RUNS = [
-    pytest.param({CACHE: SET_THEN_EXPIRE, MANY: ONE_GET_PER_KEY, PREFIX: DELETE_WHILE_SCANNING},
-                 id="set_then_expire+one_get_per_key+delete_while_scanning"),
-    pytest.param({CACHE: FALSY_IS_MISS, MANY: MISSES_AS_NONE, PREFIX: UNESCAPED_GLOB},
-                 id="falsy_is_miss+misses_as_none+unescaped_glob"),
-    pytest.param({CACHE: NULL_IS_MISS, MANY: PIPELINE_PER_KEY, PREFIX: KEYS_COMMAND},
-                 id="null_is_miss+pipeline_per_key+keys_command"),
-    pytest.param({CACHE: TTL_IGNORED, MANY: NOT_DECODED, PREFIX: EMPTY_UNLINK_CRASH},
-                 id="ttl_ignored+not_decoded+empty_unlink_crash"),
-    pytest.param({CACHE: DEFAULT_STR, PREFIX: SINGLE_SCAN_PAGE}, id="default_str+single_scan_page"),
-]
 
-
-@pytest.mark.parametrize("answers", BUGGY_RUNS)
-def test_buggy_implementations_lose_their_points(grade_lesson, answers):
-    result = grade_lesson(LESSON, answers)
-    assert result.status == "graded", details(result)
-    expected = {ex: ("failed" if ex in answers else "passed") for ex in (CACHE, MANY, PREFIX)}
-    assert scores(result) == expected, details(result)
-
-
-def test_correct_alternative_designs_get_full_marks(grade_lesson):
-    result = grade_lesson(LESSON, {CACHE: ENVELOPE_CACHE, MANY: PIPELINE_GET_MANY, PREFIX: FILTERING_DELETE_PREFIX})
-    assert result.status == "graded" and result.score == result.max_score, details(result)
-
-
-@pytest.mark.redis_server
-def test_correct_alternative_designs_get_full_marks_on_real_redis(grade_lesson, redis_url):
-    result = grade_lesson(LESSON, {CACHE: ENVELOPE_CACHE, MANY: PIPELINE_GET_MANY, PREFIX: FILTERING_DELETE_PREFIX},
-                          redis_url=redis_url)
-    assert result.status == "graded" and result.score == result.max_score, details(result)
+class TestRedisBasics(LessonContract):
+    LESSON = "06"
+    BUGS = {
+        CACHE: {"set_then_expire": SET_THEN_EXPIRE, "falsy_is_miss": FALSY_IS_MISS, "null_is_miss": NULL_IS_MISS,
+                "ttl_ignored": TTL_IGNORED, "default_str": DEFAULT_STR},
+        MANY: {"one_get_per_key": ONE_GET_PER_KEY, "misses_as_none": MISSES_AS_NONE,
+               "pipeline_per_key": PIPELINE_PER_KEY, "not_decoded": NOT_DECODED},
+        PREFIX: {"delete_while_scanning": DELETE_WHILE_SCANNING, "unescaped_glob": UNESCAPED_GLOB,
+                 "keys_command": KEYS_COMMAND, "empty_unlink_crash": EMPTY_UNLINK_CRASH,
+                 "single_scan_page": SINGLE_SCAN_PAGE},
+    }
+    OTHER_DESIGNS = {
+        CACHE: {"envelope-cache": ENVELOPE_CACHE},
+        MANY: {"pipeline-get-many": PIPELINE_GET_MANY},
+        PREFIX: {"filtering-delete-prefix": FILTERING_DELETE_PREFIX},
+    }
+    GRADE_TOGETHER = True

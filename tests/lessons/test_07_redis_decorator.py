@@ -1,7 +1,7 @@
 """Lesson 07-redis-decorator: the hidden tests reject real decorator bugs and accept two other correct designs.
 
-Each grading run replaces the ``redis-cache`` answer of the solution with the code below and grades it
-through the real grader (the lesson has one exercise, so each bug needs its own run). Most buggy versions
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader (the lesson has one exercise, so each bug needs its own run). Most buggy versions
 are the solution with one edit (``variant``), so each differs from a correct decorator by exactly the bug
 its name says. Some are caught by the visible checks, the others only by the hidden tests.
 """
@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.manifest import COURSE_ROOT, load_course
-from grader.course.cells import read_notebook
-from grader.course.synthetic import solution_answers
+from grader.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 
-LESSON = "07"
 EX = "redis-cache"
 
-SOLUTION = solution_answers(read_notebook(load_course().lesson(LESSON).source_path(COURSE_ROOT)))[EX]
+SOLUTION = solution_of("07")[EX]
 
 _ENCODED = ('encoded = json.dumps([[name, tagged(value)] for name, value in bound.arguments.items()],\n'
             '                                     separators=(",", ":"))')
@@ -31,52 +28,37 @@ _HIT = '            if raw is not None:  # a miss is a missing key, whatever the
 _SET = "                client.set(key, payload, ex=ttl)"
 
 
-def details(result) -> str:
-    lines = [f"status={result.status} {result.detail}"]
-    lines += [f"{e.id}: {e.status} {e.message}" for e in result.exercises]
-    return "\n".join(lines)
-
-
-def variant(*edits: tuple[str, str]) -> str:
-    """The solution with each (old, new) edit applied; every `old` must occur in it."""
-    code = SOLUTION
-    for old, new in edits:
-        assert old in code, f"edit target not found in the solution: {old!r}"
-        code = code.replace(old, new)
-    return code
-
-
 # The tutorial's key: str() of each argument joined with ':' (f(1) == f("1"), f("a:b", "c") == f("a", "b:c")).
-JOIN_KEYS = variant((_ENCODED, 'encoded = ":".join(str(v) for v in bound.arguments.values())'))
+JOIN_KEYS = variant(SOLUTION, (_ENCODED, 'encoded = ":".join(str(v) for v in bound.arguments.values())'))
 
 # `if cached:` on the decoded result: None, 0, [] and {} are recomputed on every call.
-IF_CACHED_FALSY = variant((_HIT, '            cached = json.loads(raw)["v"] if raw is not None else None\n'
+IF_CACHED_FALSY = variant(SOLUTION, (_HIT, '            cached = json.loads(raw)["v"] if raw is not None else None\n'
                                  '            if cached:\n'
                                  '                return cached'))
 
 # No signature binding: f(1, 2), f(a=1, b=2) and f(b=2, a=1) are three entries, defaults ignored.
-KWARGS_IN_CALL_ORDER = variant(
+KWARGS_IN_CALL_ORDER = variant(SOLUTION,
     ("            bound = signature.bind(*args, **kwargs)\n            bound.apply_defaults()\n", ""),
     (_ENCODED, "encoded = json.dumps([list(args), list(kwargs.items())])"),
 )
 
 # The function's name without its module: users.get(42) and products.get(42) share a key under one prefix.
-QUALNAME_WITHOUT_MODULE = variant((_HEAD, 'head = f"{prefix}:{func.__qualname__}:v{version}:"'))
+QUALNAME_WITHOUT_MODULE = variant(SOLUTION, (_HEAD, 'head = f"{prefix}:{func.__qualname__}:v{version}:"'))
 
 # Plain json.dumps of the arguments (the lesson's first design): (1, 2) encodes as [1, 2] and {1: "x"} as
 # {"1": "x"}, so those calls share a key.
-JSON_MERGES_TUPLES_AND_KEYS = variant(
+JSON_MERGES_TUPLES_AND_KEYS = variant(SOLUTION,
     (_ENCODED, 'encoded = json.dumps(list(bound.arguments.items()), sort_keys=True, separators=(",", ":"))'))
 
 # Tags tuples and lists but turns dict keys into strings: {1: "x"} still meets {"1": "x"}.
-TAGS_TUPLES_ONLY = variant(
+TAGS_TUPLES_ONLY = variant(SOLUTION,
     (_DICT_TAG, '            return {str(k): tagged(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}'))
 
 # The ttl parameter is accepted and ignored: entries never expire.
-TTL_IGNORED = variant((_SET, "                client.set(key, payload)"))
+TTL_IGNORED = variant(SOLUTION, (_SET, "                client.set(key, payload)"))
 
 # SET then EXPIRE: a crash between the two leaves an immortal entry.
-SET_THEN_EXPIRE = variant((_SET, "                client.set(key, payload)\n                client.expire(key, ttl)"))
+SET_THEN_EXPIRE = variant(SOLUTION, (_SET, "                client.set(key, payload)\n                client.expire(key, ttl)"))
 
 # No fallback: a Redis outage becomes an outage of the function.
 NO_FALLBACK = '''
@@ -138,7 +120,7 @@ def redis_cache(client, *, prefix, ttl, version=1):
 
 # The other honest design: reject what JSON cannot keep apart (tuples, non-string dict keys) with TypeError,
 # before anything runs; plain JSON arguments are encoded with json.dumps as before.
-REJECTS_WHAT_JSON_MERGES = variant(
+REJECTS_WHAT_JSON_MERGES = variant(SOLUTION,
     (_ENCODED, "for name, value in bound.arguments.items():\n"
                "                    star = signature.parameters[name].kind in (inspect.Parameter.VAR_POSITIONAL,\n"
                "                                                               inspect.Parameter.VAR_KEYWORD)\n"
@@ -160,15 +142,15 @@ REJECTS_WHAT_JSON_MERGES = variant(
 )
 
 # The function's __name__ with its module: two methods named get of two classes in one module share a key.
-NAME_INSTEAD_OF_QUALNAME = variant((_HEAD, 'head = f"{prefix}:{func.__module__}.{func.__name__}:v{version}:"'))
+NAME_INSTEAD_OF_QUALNAME = variant(SOLUTION, (_HEAD, 'head = f"{prefix}:{func.__module__}.{func.__name__}:v{version}:"'))
 
 # Only the GET is guarded: when the SET after a miss fails, the caller gets the Redis error.
-ONLY_GET_GUARDED = variant(("            try:\n                client.set(key, payload, ex=ttl)\n"
+ONLY_GET_GUARDED = variant(SOLUTION, ("            try:\n                client.set(key, payload, ex=ttl)\n"
                             "            except redis.RedisError:\n                wrapper.redis_errors += 1\n",
                             "            client.set(key, payload, ex=ttl)\n"))
 
 # One try around read, compute and write: when the SET fails, the function runs a second time.
-ONE_TRY_RECOMPUTES = variant(
+ONE_TRY_RECOMPUTES = variant(SOLUTION,
     ("            try:\n                raw = client.get(key)\n            except redis.RedisError:\n"
      "                wrapper.redis_errors += 1\n                return func(*args, **kwargs)\n"
      "            if raw is not None:  # a miss is a missing key, whatever the cached result is\n"
@@ -181,23 +163,6 @@ ONE_TRY_RECOMPUTES = variant(
      "                client.set(key, json.dumps({\"v\": result}), ex=ttl)\n                return result\n"
      "            except redis.RedisError:\n                wrapper.redis_errors += 1\n"
      "                return func(*args, **kwargs)\n"))
-
-# (buggy answer, a piece of the message that shows the check meant for that bug caught it)
-BUGGY = [
-    pytest.param(QUALNAME_WITHOUT_MODULE, "needs the function's __module__", id="qualname_without_module"),
-    pytest.param(JSON_MERGES_TUPLES_AND_KEYS, 'f([1, 2]) then f((1, 2))', id="json_merges_tuples_and_keys"),
-    pytest.param(TAGS_TUPLES_ONLY, "f({'1': 'x'}) then f({1: 'x'})", id="tags_tuples_only"),
-    pytest.param(JOIN_KEYS, "the key lost the argument's type", id="join_keys"),
-    pytest.param(IF_CACHED_FALSY, 'a cached None was treated as a miss', id="if_cached_falsy"),
-    pytest.param(KWARGS_IN_CALL_ORDER, 'the same call spelled differently got another key', id="kwargs_in_call_order"),
-    pytest.param(TTL_IGNORED, 'the entry never expires', id="ttl_ignored"),
-    pytest.param(SET_THEN_EXPIRE, 'expected GET then one SET with its TTL', id="set_then_expire"),
-    pytest.param(NO_FALLBACK, 'while Redis was down: it raised ConnectionError', id="no_fallback"),
-    pytest.param(RETRIES_FUNCTION_ERRORS, 'never retried, never cached', id="retries_function_errors"),
-    pytest.param(NAME_INSTEAD_OF_QUALNAME, "not only its __name__", id="name_instead_of_qualname"),
-    pytest.param(ONLY_GET_GUARDED, "command 2 of 2 (SET) failed: the call raised", id="only_get_guarded"),
-    pytest.param(ONE_TRY_RECOMPUTES, "the function ran 2 times", id="one_try_recomputes"),
-]
 
 # A class-based design: repr of the canonical bound arguments hashed with SHA-256, no envelope (a miss is
 # GET returning None), only connection-level errors caught.
@@ -294,36 +259,26 @@ def redis_cache(client, *, prefix, ttl, version=1):
 '''
 
 
-@pytest.mark.parametrize(("code", "message"), BUGGY)
-def test_buggy_decorators_lose_the_points(grade_lesson, code, message):
-    result = grade_lesson(LESSON, {EX: code})
-    assert result.status == "graded", details(result)
-    assert {e.id: e.status for e in result.exercises} == {EX: "failed"}, details(result)
-    assert message in result.exercises[0].message, f"caught, but not by the check for this bug:\n{details(result)}"
-
-
-def test_rejecting_design_gets_full_marks(grade_lesson):
-    result = grade_lesson(LESSON, {EX: REJECTS_WHAT_JSON_MERGES})
-    assert result.status == "graded" and result.score == result.max_score, details(result)
-
-
-def test_class_based_design_gets_full_marks(grade_lesson):
-    result = grade_lesson(LESSON, {EX: CLASS_BASED})
-    assert result.status == "graded" and result.score == result.max_score, details(result)
-
-
-@pytest.mark.redis_server
-def test_class_based_design_gets_full_marks_on_real_redis(grade_lesson, redis_url):
-    result = grade_lesson(LESSON, {EX: CLASS_BASED}, redis_url=redis_url)
-    assert result.status == "graded" and result.score == result.max_score, details(result)
-
-
-def test_hashed_pickle_design_gets_full_marks(grade_lesson):
-    result = grade_lesson(LESSON, {EX: HASHED_PICKLE_WITH_GUARD})
-    assert result.status == "graded" and result.score == result.max_score, details(result)
-
-
-@pytest.mark.redis_server
-def test_hashed_pickle_design_gets_full_marks_on_real_redis(grade_lesson, redis_url):
-    result = grade_lesson(LESSON, {EX: HASHED_PICKLE_WITH_GUARD}, redis_url=redis_url)
-    assert result.status == "graded" and result.score == result.max_score, details(result)
+class TestRedisDecorator(LessonContract):
+    LESSON = "07"
+    BUGS = {  # each with a piece of the message that shows the check meant for that bug caught it
+        EX: {
+            "qualname_without_module": Bug(QUALNAME_WITHOUT_MODULE, says="needs the function's __module__"),
+            "json_merges_tuples_and_keys": Bug(JSON_MERGES_TUPLES_AND_KEYS, says='f([1, 2]) then f((1, 2))'),
+            "tags_tuples_only": Bug(TAGS_TUPLES_ONLY, says="f({'1': 'x'}) then f({1: 'x'})"),
+            "join_keys": Bug(JOIN_KEYS, says="the key lost the argument's type"),
+            "if_cached_falsy": Bug(IF_CACHED_FALSY, says='a cached None was treated as a miss'),
+            "kwargs_in_call_order": Bug(KWARGS_IN_CALL_ORDER, says='the same call spelled differently got another key'),
+            "ttl_ignored": Bug(TTL_IGNORED, says='the entry never expires'),
+            "set_then_expire": Bug(SET_THEN_EXPIRE, says='expected GET then one SET with its TTL'),
+            "no_fallback": Bug(NO_FALLBACK, says='while Redis was down: it raised ConnectionError'),
+            "retries_function_errors": Bug(RETRIES_FUNCTION_ERRORS, says='never retried, never cached'),
+            "name_instead_of_qualname": Bug(NAME_INSTEAD_OF_QUALNAME, says="not only its __name__"),
+            "only_get_guarded": Bug(ONLY_GET_GUARDED, says="command 2 of 2 (SET) failed: the call raised"),
+            "one_try_recomputes": Bug(ONE_TRY_RECOMPUTES, says="the function ran 2 times"),
+        },
+    }
+    OTHER_DESIGNS = {
+        EX: {"rejects-what-json-merges": REJECTS_WHAT_JSON_MERGES, "class-based": CLASS_BASED,
+              "hashed-pickle-with-guard": HASHED_PICKLE_WITH_GUARD},
+    }

@@ -1,19 +1,17 @@
 """Lesson 08 (cache invalidation): buggy answers lose their exercise's points, other designs get full marks.
 
-Every answer below is graded through the real grader (``grade_lesson``). The exercises are independent,
-so each run replaces two of them with a buggy version and checks that exactly those two fail, for the
-right reason, while the other two keep their points.
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The exercises are independent, so each run carries the k-th bug of every exercise and checks that
+exactly those fail, for the right reason, while an exercise without a k-th bug keeps its points.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import scores
+from grader.lesson_contract import Bug, LessonContract
 
 pytestmark = pytest.mark.slow
-
-LESSON = "08-invalidation"
 
 # --------------------------------------------------------------------------- event-invalidation
 # Building blocks of correct answers, recombined with one bug at a time.
@@ -52,7 +50,7 @@ def delete_user(db, cache, user_id):
 
 EVENT_BUGS = {
     # The decoded value is tested for truth: None, 0, "" and [] are reloaded on every read.
-    "falsy-values-are-misses": (_INIT + '''
+    "falsy-values-are-misses": Bug(_INIT + '''
     def get_or_set(self, key, loader):
         raw = self.client.get(self.prefix + key)
         value = json.loads(raw) if raw is not None else None
@@ -61,9 +59,9 @@ EVENT_BUGS = {
         value = loader()
         self.client.set(self.prefix + key, json.dumps(value), ex=self.ttl)
         return value
-''' + _EVENTS_OK, "the loader ran again"),
+''' + _EVENTS_OK, says="the loader ran again"),
     # SET then EXPIRE: a crash in between leaves a key that never expires.
-    "set-then-expire": (_INIT + '''
+    "set-then-expire": Bug(_INIT + '''
     def get_or_set(self, key, loader):
         raw = self.client.get(self.prefix + key)
         if raw is not None:
@@ -72,9 +70,9 @@ EVENT_BUGS = {
         self.client.set(self.prefix + key, json.dumps(value))
         self.client.expire(self.prefix + key, self.ttl)
         return value
-''' + _EVENTS_OK, "separate commands"),
+''' + _EVENTS_OK, says="separate commands"),
     # The tutorial's `ttl or default` habit: the constructor's TTL is accepted and ignored.
-    "ignores-ttl": (_INIT + '''
+    "ignores-ttl": Bug(_INIT + '''
     def get_or_set(self, key, loader):
         raw = self.client.get(self.prefix + key)
         if raw is not None:
@@ -82,9 +80,9 @@ EVENT_BUGS = {
         value = loader()
         self.client.setex(self.prefix + key, 3600, json.dumps(value))
         return value
-''' + _EVENTS_OK, "r.ttl("),
+''' + _EVENTS_OK, says="r.ttl("),
     # Only user:{id} is invalidated: the posts page keeps showing the old author name.
-    "forgets-related-posts-key": (_INIT + _GET_OR_SET_OK + '''
+    "forgets-related-posts-key": Bug(_INIT + _GET_OR_SET_OK + '''
 def update_user(db, cache, user_id, **fields):
     changed = db.update("users", user_id, **fields)
     cache.invalidate(f"user:{user_id}")
@@ -94,9 +92,9 @@ def delete_user(db, cache, user_id):
     deleted = db.delete("users", user_id)
     cache.invalidate(f"user:{user_id}")
     return deleted
-''', "user:5:posts"),
+''', says="user:5:posts"),
     # Invalidate, then write: a read in between caches the old row for a whole TTL.
-    "invalidates-before-writing": (_INIT + _GET_OR_SET_OK + '''
+    "invalidates-before-writing": Bug(_INIT + _GET_OR_SET_OK + '''
 def update_user(db, cache, user_id, **fields):
     cache.invalidate(f"user:{user_id}")
     cache.invalidate(f"user:{user_id}:posts")
@@ -106,7 +104,7 @@ def delete_user(db, cache, user_id):
     cache.invalidate(f"user:{user_id}")
     cache.invalidate(f"user:{user_id}:posts")
     return db.delete("users", user_id)
-''', "before writing"),
+''', says="before writing"),
 }
 
 # A different correct design: a JSON envelope, SETEX, an atomic MULTI for SET + EXPIRE on the second
@@ -164,43 +162,43 @@ def delete_user(db, cache, user_id):
 # --------------------------------------------------------------------------- jittered-ttl
 JITTER_BUGS = {
     # A fresh Random seeded inside the function: the same "jitter" for every key.
-    "constant-jitter": ('''
+    "constant-jitter": Bug('''
 def ttl_with_jitter(base, jitter_fraction, rng):
     if base < 1 or not 0 <= jitter_fraction < 1:
         raise ValueError("bad arguments")
     spread = base * jitter_fraction
     return max(1, round(random.Random(base).uniform(base - spread, base + spread)))
-''', "constant"),
+''', says="constant"),
     # Gaussian jitter: unbounded, about a third of the TTLs fall outside base +- f.
-    "gaussian-jitter-out-of-bounds": ('''
+    "gaussian-jitter-out-of-bounds": Bug('''
 def ttl_with_jitter(base, jitter_fraction, rng):
     if base < 1 or not 0 <= jitter_fraction < 1:
         raise ValueError("bad arguments")
     return max(1, round(rng.gauss(base, base * jitter_fraction)))
-''', "270..330"),
+''', says="270..330"),
     # No lower clamp: a small base with a large fraction gives ex=0, which Redis refuses.
-    "can-reach-zero": ('''
+    "can-reach-zero": Bug('''
 def ttl_with_jitter(base, jitter_fraction, rng):
     if base < 1 or not 0 <= jitter_fraction < 1:
         raise ValueError("bad arguments")
     spread = base * jitter_fraction
     return round(rng.uniform(base - spread, base + spread))
-''', "ex=0"),
+''', says="ex=0"),
     # Upward-only jitter: never below the base, not the uniform window that was asked for.
-    "upward-only-jitter": ('''
+    "upward-only-jitter": Bug('''
 def ttl_with_jitter(base, jitter_fraction, rng):
     if base < 1 or not 0 <= jitter_fraction < 1:
         raise ValueError("bad arguments")
     return round(base + rng.uniform(0, base * jitter_fraction))
-''', "below"),
+''', says="below"),
     # The global random module instead of rng: seeded runs do not repeat.
-    "ignores-rng": ('''
+    "ignores-rng": Bug('''
 def ttl_with_jitter(base, jitter_fraction, rng):
     if base < 1 or not 0 <= jitter_fraction < 1:
         raise ValueError("bad arguments")
     spread = base * jitter_fraction
     return max(1, round(random.uniform(base - spread, base + spread)))
-''', "global `random`"),
+''', says="global `random`"),
 }
 
 JITTER_ALTERNATIVE = '''
@@ -217,46 +215,46 @@ def ttl_with_jitter(base, jitter_fraction, rng):
 # --------------------------------------------------------------------------- pattern-invalidation
 PATTERN_BUGS = {
     # KEYS walks the whole keyspace in one blocking command.
-    "uses-keys": ('''
+    "uses-keys": Bug('''
 def invalidate_pattern(client, pattern, batch_size=500):
     keys = client.keys(pattern)
     deleted = 0
     for i in range(0, len(keys), batch_size):
         deleted += client.unlink(*keys[i:i + batch_size])
     return deleted
-''', "KEYS"),
+''', says="KEYS"),
     # Deletes each key as the scan yields it: one round trip per key.
-    "one-unlink-per-key-while-scanning": ('''
+    "one-unlink-per-key-while-scanning": Bug('''
 def invalidate_pattern(client, pattern, batch_size=500):
     deleted = 0
     for key in client.scan_iter(match=pattern, count=batch_size):
         deleted += client.unlink(key)
     return deleted
-''', "round trips"),
+''', says="round trips"),
     # Collects correctly, then sends one giant UNLINK (and an empty one when nothing matches).
-    "one-giant-unlink": ('''
+    "one-giant-unlink": Bug('''
 def invalidate_pattern(client, pattern, batch_size=500):
     keys = list(client.scan_iter(match=pattern, count=batch_size))
     return client.unlink(*keys) if keys else 0
-''', "batch_size"),
+''', says="batch_size"),
     # Batches, but always sends at least one UNLINK: with no match it is `UNLINK` with no key.
-    "empty-unlink-on-no-match": ('''
+    "empty-unlink-on-no-match": Bug('''
 def invalidate_pattern(client, pattern, batch_size=500):
     keys = list(client.scan_iter(match=pattern, count=batch_size))
     deleted = 0
     for i in range(0, max(len(keys), 1), batch_size):
         deleted += client.unlink(*keys[i:i + batch_size])
     return deleted
-''', "wrong number of arguments"),
+''', says="wrong number of arguments"),
     # Ignores batch_size and uses its own batches of 1,000.
-    "ignores-batch-size": ('''
+    "ignores-batch-size": Bug('''
 def invalidate_pattern(client, pattern, batch_size=500):
     keys = list(client.scan_iter(match=pattern, count=1000))
     deleted = 0
     for i in range(0, len(keys), 1000):
         deleted += client.unlink(*keys[i:i + 1000])
     return deleted
-''', "batch_size"),
+''', says="batch_size"),
 }
 
 # A different correct design: the SCAN cursor by hand, deleting batch by batch during the scan
@@ -316,20 +314,20 @@ _VERSIONED_GET_OK = '''
 
 VERSION_BUGS = {
     # The tutorial's read-then-write bump: concurrent bumps are lost.
-    "get-then-set-bump": (_VERSIONED_HEAD + '''
+    "get-then-set-bump": Bug(_VERSIONED_HEAD + '''
     def bump(self, namespace):
         new = self.version(namespace) + 1
         self.client.set(self._counter(namespace), new)
         return new
-''' + _VERSIONED_GET_OK, "lost"),
+''' + _VERSIONED_GET_OK, says="lost"),
     # INCR, then a second GET: the counter is right but bumps return each other's numbers.
-    "incr-then-reread": (_VERSIONED_HEAD + '''
+    "incr-then-reread": Bug(_VERSIONED_HEAD + '''
     def bump(self, namespace):
         self.client.incr(self._counter(namespace))
         return self.version(namespace)
-''' + _VERSIONED_GET_OK, "duplicate"),
+''' + _VERSIONED_GET_OK, says="duplicate"),
     # Versioned values without a TTL: every bump leaks a full copy of the namespace.
-    "versioned-keys-without-ttl": (_VERSIONED_HEAD + _BUMP_OK + '''
+    "versioned-keys-without-ttl": Bug(_VERSIONED_HEAD + _BUMP_OK + '''
     def get_or_set(self, namespace, key, loader):
         full = f"{self.prefix}{namespace}:v{self.version(namespace)}:{key}"
         raw = self.client.get(full)
@@ -338,9 +336,9 @@ VERSION_BUGS = {
         value = loader()
         self.client.set(full, json.dumps(value))
         return value
-''', "r.ttl("),
+''', says="r.ttl("),
     # The version is remembered in the object: bumps by another process are never seen.
-    "version-cached-in-memory": ('''
+    "version-cached-in-memory": Bug('''
 class VersionedCache:
     def __init__(self, client, prefix, ttl):
         self.client, self.prefix, self.ttl = client, prefix, ttl
@@ -358,9 +356,9 @@ class VersionedCache:
     def bump(self, namespace):
         self._known[namespace] = int(self.client.incr(self._counter(namespace)))
         return self._known[namespace]
-''' + _VERSIONED_GET_OK, ("another VersionedCache", "lost")),
+''' + _VERSIONED_GET_OK, says=("another VersionedCache", "lost")),
     # `if cached:` on the decoded value: falsy values are reloaded every time.
-    "falsy-values-are-misses": (_VERSIONED_HEAD + _BUMP_OK + '''
+    "falsy-values-are-misses": Bug(_VERSIONED_HEAD + _BUMP_OK + '''
     def get_or_set(self, namespace, key, loader):
         full = f"{self.prefix}{namespace}:v{self.version(namespace)}:{key}"
         raw = self.client.get(full)
@@ -370,7 +368,7 @@ class VersionedCache:
         value = loader()
         self.client.set(full, json.dumps(value), ex=self.ttl)
         return value
-''', "falsy"),
+''', says="falsy"),
 }
 
 # A different correct design: all counters in one hash bumped with HINCRBY, values in a JSON envelope
@@ -416,49 +414,15 @@ class VersionedCache:
         return value
 '''
 
-# --------------------------------------------------------------------------- the runs
-# Exercises 1+3 and 2+4 are paired: each run grades two bugs at once, the other pair stays correct.
-_ev, _pa = list(EVENT_BUGS), list(PATTERN_BUGS)
-_ji, _ve = list(JITTER_BUGS), list(VERSION_BUGS)
-RUNS = [
-    pytest.param({"event-invalidation": EVENT_BUGS[a], "pattern-invalidation": PATTERN_BUGS[b]}, id=f"{LESSON}:{a}+{b}")
-    for a, b in zip(_ev, _pa)
-] + [
-    pytest.param({"jittered-ttl": JITTER_BUGS[a], "versioned-keys": VERSION_BUGS[b]}, id=f"{LESSON}:{a}+{b}")
-    for a, b in zip(_ji, _ve)
-]
 
-
-# Every test id carries the lesson slug, so `pytest -k 08-invalidation` selects this file's tests too.
-@pytest.mark.parametrize("lesson", [LESSON])
-def test_each_exercise_has_three_or_more_bugs(lesson):
-    for bugs in (EVENT_BUGS, JITTER_BUGS, PATTERN_BUGS, VERSION_BUGS):
-        assert len(bugs) >= 3
-
-
-@pytest.mark.parametrize("buggy", RUNS)
-def test_buggy_answers_lose_only_their_points(grade_lesson, buggy):
-    result = grade_lesson(LESSON, {ex: code for ex, (code, _) in buggy.items()})
-    assert result.status == "graded", (result.status, result.detail)
-    status = scores(result)
-    messages = {e.id: e.message for e in result.exercises}
-    for exercise, (_, expected) in buggy.items():
-        assert status[exercise] == "failed", f"{exercise}: the bug was not caught ({status})"
-        accepted = (expected,) if isinstance(expected, str) else expected
-        assert any(text in messages[exercise] for text in accepted), (
-            f"{exercise} failed for another reason: {messages[exercise]}")
-    for exercise, state in status.items():
-        if exercise not in buggy:
-            assert state == "passed", f"{exercise} should keep its points: {messages[exercise]}"
-
-
-@pytest.mark.parametrize("lesson", [LESSON])
-def test_other_correct_designs_get_full_marks(grade_lesson, lesson):
-    result = grade_lesson(lesson, {
-        "event-invalidation": EVENT_ALTERNATIVE,
-        "jittered-ttl": JITTER_ALTERNATIVE,
-        "pattern-invalidation": PATTERN_ALTERNATIVE,
-        "versioned-keys": VERSION_ALTERNATIVE,
-    })
-    assert result.status == "graded", (result.status, result.detail)
-    assert result.score == result.max_score > 0, [(e.id, e.status, e.message) for e in result.exercises]
+class TestInvalidation(LessonContract):
+    LESSON = "08-invalidation"
+    BUGS = {"event-invalidation": EVENT_BUGS, "jittered-ttl": JITTER_BUGS, "pattern-invalidation": PATTERN_BUGS,
+            "versioned-keys": VERSION_BUGS}
+    OTHER_DESIGNS = {
+        "event-invalidation": {"event-alternative": EVENT_ALTERNATIVE},
+        "jittered-ttl": {"jitter-alternative": JITTER_ALTERNATIVE},
+        "pattern-invalidation": {"pattern-alternative": PATTERN_ALTERNATIVE},
+        "versioned-keys": {"version-alternative": VERSION_ALTERNATIVE},
+    }
+    GRADE_TOGETHER = True

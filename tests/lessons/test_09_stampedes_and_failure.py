@@ -1,9 +1,9 @@
 """Lesson 09-stampedes-and-failure: the hidden tests reject real stampede, lock, XFetch, monitoring and
 fallback bugs, and accept other correct designs.
 
-Each grading run replaces answers of the solution with the code below and grades it through the real
-grader. The five exercises are independent (the fallback tests use their own monitor), so each run carries
-one bug for several exercises at once: those must lose their points, and the others keep theirs. Each bug
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The five exercises are independent (the fallback tests use their own monitor), so each run
+carries the k-th bug of every exercise: those must lose their points, and the others keep theirs. Each bug
 names the message fragment that shows which check caught it.
 """
 
@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import exercise_summary
+from grader.lesson_contract import Bug, LessonContract
 
 pytestmark = pytest.mark.slow
-
-LESSON = "09"
-EXERCISES = ("redis-lock", "single-flight", "xfetch", "cache-monitor", "fallback")
 
 # -- redis-lock: buggy implementations -------------------------------------------------------------
 
@@ -850,91 +847,53 @@ class CacheMonitor:
         return total >= max(1, min_requests) and hits / total < threshold
 '''
 
-# -- runs: (bug per exercise, or None) and the fragment of the failure message expected for each bug -------
 
-RUNS = [
-    pytest.param(
-        {"redis-lock": (LOCK_CHECK_THEN_LOCK_WITHOUT_RECHECK, "check the cache again"),
-         "single-flight": (SF_CACHES_ERRORS, "after a failed call"),
-         "xfetch": (XFETCH_SIGN_OF_LN_WRONG, "ln(rand()) is negative"),
-         "cache-monitor": (MONITOR_DIVIDES_BY_ZERO, "ZeroDivisionError"),
-         "fallback": (FALLBACK_RAISES_WHEN_REDIS_DOWN, "Catch redis.RedisError")},
-        id="09-stampedes-and-failure:lock-without-recheck+sf-caches-errors+xfetch-sign-of-ln-wrong+monitor-divides-by-zero+fallback-raises",
-    ),
-    pytest.param(
-        {"redis-lock": (LOCK_WITHOUT_TIMEOUT, "had no expiry"),
-         "single-flight": (SF_LEAKS_WAITERS_ON_ERROR, "still waiting"),
-         "xfetch": (XFETCH_LINEAR_INSTEAD_OF_LN, "seeded draws"),
-         "cache-monitor": (MONITOR_ALERTS_AT_THRESHOLD, "exactly 80%"),
-         "fallback": (FALLBACK_SWITCHES_REDIS_OFF_FOR_GOOD, "after Redis came back")},
-        id="09-stampedes-and-failure:lock-without-timeout+sf-leaks-waiters+xfetch-linear-instead-of-ln+monitor-alerts-at-threshold+fallback-never-recovers",
-    ),
-    pytest.param(
-        {"redis-lock": (LOCK_RELEASED_WITH_PLAIN_DELETE, "someone else's lock"),
-         "single-flight": (SF_ONE_LOCK_FOR_ALL_KEYS, "another key"),
-         "xfetch": (XFETCH_BETA_DIVIDES, "beta"),
-         "cache-monitor": (MONITOR_IGNORES_ERRORS, "errors were left out"),
-         "fallback": (FALLBACK_BROAD_EXCEPT_RETRIES_LOADER, "failing loader was called")},
-        id="09-stampedes-and-failure:lock-plain-delete+sf-one-lock-for-all-keys+xfetch-beta-divides+monitor-ignores-errors+fallback-broad-except",
-    ),
-    pytest.param(
-        {"redis-lock": (LOCK_NOT_RELEASED_WHEN_LOADER_FAILS, "finally"),
-         "single-flight": (SF_MEMOIZES_RESULTS, "not cached"),
-         "xfetch": (XFETCH_LOG_OF_ZERO_CRASHES, "ValueError"),
-         "cache-monitor": (MONITOR_MIN_REQUESTS_OFF_BY_ONE, "min_requests="),
-         "fallback": (FALLBACK_ERRORS_NOT_COUNTED, "cache.errors")},
-        id="09-stampedes-and-failure:lock-kept-after-loader-error+sf-memoizes+xfetch-log-of-zero+monitor-min-requests-off-by-one+fallback-uncounted",
-    ),
-    pytest.param(
-        {"redis-lock": (LOCK_WAITS_FOREVER, "TimeoutError"),
-         "single-flight": (SF_NONE_MEANS_NOT_READY, ""),
-         "xfetch": (XFETCH_DELTA_FROM_WALL_CLOCK, "measured duration"),
-         "fallback": (FALLBACK_NONE_IS_A_MISS, "loader returning None")},
-        id="09-stampedes-and-failure:lock-ignores-wait-timeout+sf-none-means-not-ready+xfetch-delta-on-wall-clock+fallback-none-is-a-miss",
-    ),
-    pytest.param({"fallback": (FALLBACK_ONLY_GET_GUARDED, "command 2 of 2 (SET) failed: it raised")},
-                 id="09-stampedes-and-failure:fallback-only-get-guarded"),
-    pytest.param({"fallback": (FALLBACK_ONE_TRY_RELOADS, "the loader ran 2 times")},
-                 id="09-stampedes-and-failure:fallback-one-try-reloads"),
-]
-
-
-@pytest.mark.parametrize("bugs", RUNS)
-def test_buggy_implementations_lose_their_points(grade_lesson, bugs):
-    result = grade_lesson(LESSON, {ex: code for ex, (code, _) in bugs.items()})
-    assert result.status == "graded", result.detail
-    statuses = {e.id: e for e in result.exercises}
-    for ex in EXERCISES:
-        if ex in bugs:
-            assert statuses[ex].status == "failed", exercise_summary(result)
-            assert bugs[ex][1] in statuses[ex].message, (ex, bugs[ex][1], exercise_summary(result))
-        else:
-            assert statuses[ex].status == "passed", exercise_summary(result)
-
-
-@pytest.mark.parametrize("slug", [pytest.param("09-stampedes-and-failure", id="09-stampedes-and-failure")])
-def test_other_correct_designs_get_full_marks(grade_lesson, slug):
-    result = grade_lesson(slug, {
-        "redis-lock": LOCK_WITH_REDIS_PY_LOCK,
-        "single-flight": SF_CONDITION_RECORDS,
-        "xfetch": XFETCH_PROBABILITY_AND_HASH,
-        "cache-monitor": MONITOR_COUNTER_PROPERTIES,
-        "fallback": FALLBACK_GUARDED_COMMANDS,
-    })
-    assert result.status == "graded", result.detail
-    assert result.score == result.max_score, exercise_summary(result)
-
-
-def test_designs_written_after_the_new_tests_get_full_marks(grade_lesson):
-    """Alternatives written against the interface after the fault-injection and stress tests were added."""
-    result = grade_lesson(LESSON, {"cache-monitor": MONITOR_LOCK_FREE_DEQUES, "fallback": FALLBACK_TALLIES_EVENTS})
-    assert result.status == "graded", result.detail
-    assert result.score == result.max_score, exercise_summary(result)
-
-
-@pytest.mark.redis_server
-def test_designs_written_after_the_new_tests_get_full_marks_on_real_redis(grade_lesson, redis_url):
-    result = grade_lesson(LESSON, {"cache-monitor": MONITOR_LOCK_FREE_DEQUES, "fallback": FALLBACK_TALLIES_EVENTS},
-                          redis_url=redis_url)
-    assert result.status == "graded", result.detail
-    assert result.score == result.max_score, exercise_summary(result)
+class TestStampedesAndFailure(LessonContract):
+    LESSON = "09"
+    BUGS = {
+        "redis-lock": {
+            "lock-without-recheck": Bug(LOCK_CHECK_THEN_LOCK_WITHOUT_RECHECK, says="check the cache again"),
+            "lock-without-timeout": Bug(LOCK_WITHOUT_TIMEOUT, says="had no expiry"),
+            "lock-plain-delete": Bug(LOCK_RELEASED_WITH_PLAIN_DELETE, says="someone else's lock"),
+            "lock-kept-after-loader-error": Bug(LOCK_NOT_RELEASED_WHEN_LOADER_FAILS, says="finally"),
+            "lock-ignores-wait-timeout": Bug(LOCK_WAITS_FOREVER, says="TimeoutError"),
+        },
+        "single-flight": {
+            "sf-caches-errors": Bug(SF_CACHES_ERRORS, says="after a failed call"),
+            "sf-leaks-waiters": Bug(SF_LEAKS_WAITERS_ON_ERROR, says="still waiting"),
+            "sf-one-lock-for-all-keys": Bug(SF_ONE_LOCK_FOR_ALL_KEYS, says="another key"),
+            "sf-memoizes": Bug(SF_MEMOIZES_RESULTS, says="not cached"),
+            "sf-none-means-not-ready": Bug(SF_NONE_MEANS_NOT_READY),
+        },
+        "xfetch": {
+            "xfetch-sign-of-ln-wrong": Bug(XFETCH_SIGN_OF_LN_WRONG, says="ln(rand()) is negative"),
+            "xfetch-linear-instead-of-ln": Bug(XFETCH_LINEAR_INSTEAD_OF_LN, says="seeded draws"),
+            "xfetch-beta-divides": Bug(XFETCH_BETA_DIVIDES, says="beta"),
+            "xfetch-log-of-zero": Bug(XFETCH_LOG_OF_ZERO_CRASHES, says="ValueError"),
+            "xfetch-delta-on-wall-clock": Bug(XFETCH_DELTA_FROM_WALL_CLOCK, says="measured duration"),
+        },
+        "cache-monitor": {
+            "monitor-divides-by-zero": Bug(MONITOR_DIVIDES_BY_ZERO, says="ZeroDivisionError"),
+            "monitor-alerts-at-threshold": Bug(MONITOR_ALERTS_AT_THRESHOLD, says="exactly 80%"),
+            "monitor-ignores-errors": Bug(MONITOR_IGNORES_ERRORS, says="errors were left out"),
+            "monitor-min-requests-off-by-one": Bug(MONITOR_MIN_REQUESTS_OFF_BY_ONE, says="min_requests="),
+        },
+        "fallback": {
+            "fallback-raises": Bug(FALLBACK_RAISES_WHEN_REDIS_DOWN, says="Catch redis.RedisError"),
+            "fallback-never-recovers": Bug(FALLBACK_SWITCHES_REDIS_OFF_FOR_GOOD, says="after Redis came back"),
+            "fallback-broad-except": Bug(FALLBACK_BROAD_EXCEPT_RETRIES_LOADER, says="failing loader was called"),
+            "fallback-uncounted": Bug(FALLBACK_ERRORS_NOT_COUNTED, says="cache.errors"),
+            "fallback-none-is-a-miss": Bug(FALLBACK_NONE_IS_A_MISS, says="loader returning None"),
+            "fallback-only-get-guarded": Bug(FALLBACK_ONLY_GET_GUARDED, says="command 2 of 2 (SET) failed: it raised"),
+            "fallback-one-try-reloads": Bug(FALLBACK_ONE_TRY_RELOADS, says="the loader ran 2 times"),
+        },
+    }
+    OTHER_DESIGNS = {  # the second design of cache-monitor and fallback was written against the interface after
+        # the fault-injection and stress tests were added
+        "redis-lock": {"redis-py-lock": LOCK_WITH_REDIS_PY_LOCK},
+        "single-flight": {"condition-records": SF_CONDITION_RECORDS},
+        "xfetch": {"probability-and-hash": XFETCH_PROBABILITY_AND_HASH},
+        "cache-monitor": {"counter-properties": MONITOR_COUNTER_PROPERTIES, "lock-free-deques": MONITOR_LOCK_FREE_DEQUES},
+        "fallback": {"guarded-commands": FALLBACK_GUARDED_COMMANDS, "tallies-events": FALLBACK_TALLIES_EVENTS},
+    }
+    GRADE_TOGETHER = True

@@ -1,9 +1,11 @@
 """Lesson 10-capstone: the hidden tests reject real caching-layer bugs and accept other correct designs.
 
-Each grading run replaces answers of the solution with the code below and grades it through the real
-grader. The three exercises extend one class (``class CachedShopAPI(CachedShopAPI):``), and every bug
-below keeps the answers of the *other* exercises correct, so each run carries one bug per exercise: the
-buggy exercises must lose their points and the others keep theirs. Each bug names the message fragment
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The three exercises extend one class (``class CachedShopAPI(CachedShopAPI):``), and every bug
+below keeps the answers of the *other* exercises correct, so each run carries the k-th bug of every
+exercise: the buggy exercises must lose their points and the others keep theirs. The exceptions are the
+invalidation bugs that write to the wrong keys: the resilience tests use those keys too (``may_cost``), so
+they come last, where no resilience bug shares their run. Each bug names the message fragment
 that shows which check caught it.
 
 Most buggy versions are the solution with one edit (``variant``), so each differs from a correct layer by
@@ -14,26 +16,13 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.manifest import COURSE_ROOT, load_course
-from grader.course.cells import read_notebook
-from grader.course.synthetic import solution_answers
-from tests.support import exercise_summary
+from grader.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 
-LESSON = "10"
 READS, INVAL, RESIL = "capstone-reads", "capstone-invalidation", "capstone-resilience"
-EXERCISES = (READS, INVAL, RESIL)
 
-_SOLUTION = solution_answers(read_notebook(load_course().lesson(LESSON).source_path(COURSE_ROOT)))
-
-
-def variant(base: str, *edits: tuple[str, str]) -> str:
-    """The solution with each (old, new) edit applied; every `old` must occur in it."""
-    for old, new in edits:
-        assert old in base, f"edit target not found in the solution: {old!r}"
-        base = base.replace(old, new)
-    return base
+_SOLUTION = solution_of("10")
 
 
 # -- capstone-reads: buggy implementations --------------------------------------------------------
@@ -471,90 +460,43 @@ class CachedShopAPI(CachedShopAPI):
 
 # A wrong key in a write also leaves stale data in the resilience tests, which replay writes through the
 # same class: those runs allow capstone-resilience to fail too (it is not asserted either way).
-RUNS = [
-    pytest.param(
-        {READS: (READS_FALSY_IS_A_MISS, "treated as a miss"),
-         INVAL: (INVAL_BEFORE_THE_WRITE, "delete after the write"),
-         RESIL: (RESIL_WRITES_RAISE, "update_user(3, name='Outage') raised")},
-        id="10-capstone:falsy-is-a-miss+invalidate-before-write+writes-raise",
-    ),
-    pytest.param(
-        {READS: (READS_NO_TTL, "no TTL"),
-         INVAL: (INVAL_FLUSHES_THE_NAMESPACE, "user 3 stays cached"),
-         RESIL: (RESIL_FORGETS_FAILED_INVALIDATIONS, "remember the keys whose invalidation failed")},
-        id="10-capstone:no-ttl+flushes-namespace+forgets-failed-invalidations",
-    ),
-    pytest.param(
-        {READS: (READS_NO_STAMPEDE_PROTECTION, "a stampede"),
-         INVAL: (INVAL_KEYS_PATTERN, "KEYS"),
-         RESIL: (RESIL_ERRORS_NOT_COUNTED, "api.errors")},
-        id="10-capstone:no-stampede-protection+keys-pattern+errors-not-counted",
-    ),
-    pytest.param(
-        {READS: (READS_NO_JITTER, "distinct TTLs"),
-         RESIL: (RESIL_NEVER_RECOVERS, "served from it again")},
-        id="10-capstone:no-jitter+never-recovers",
-    ),
-    pytest.param(
-        {READS: (READS_VERSION_NOT_IN_KEY, "version=2"),
-         RESIL: (RESIL_CATCHES_EVERYTHING, "Catch redis.RedisError only")},
-        id="10-capstone:version-not-in-key+catches-everything",
-    ),
-    pytest.param(
-        {READS: (READS_ONE_GLOBAL_LOCK, "one global lock"),
-         INVAL: (INVAL_NOTHING_ON_ADD_POST, "was not invalidated")},
-        id="10-capstone:one-global-lock+nothing-on-add-post",
-    ),
-    pytest.param(
-        {INVAL: (INVAL_DELETE_POST_WRONG_KEY, "post list of the post's owner")},
-        id="10-capstone:delete-post-wrong-key",
-    ),
-    pytest.param(
-        {INVAL: (INVAL_REWRITES_USER_FROM_FIELDS, "api.get_user(2) after api.update_user")},
-        id="10-capstone:rewrites-user-from-fields",
-    ),
-    pytest.param(
-        {RESIL: (RESIL_MARK_READS_UNGUARDED, "failed: it raised ConnectionError")},
-        id="10-capstone:mark-reads-unguarded",
-    ),
-    pytest.param(
-        {INVAL: (INVAL_DELETE_AFTER_WRITE_ONLY, "through the same layer: a get_user(8) that started after")},
-        id="10-capstone:delete-after-write-only",
-    ),
-    pytest.param(
-        {INVAL: (INVAL_MARK_NOT_CHECKED_AFTER_STORE, "through the same layer: a get_user(8) loaded the old row")},
-        id="10-capstone:mark-not-checked-after-store",
-    ),
-    pytest.param(
-        {INVAL: (INVAL_FLIGHT_SPANS_WRITES, "through the same layer: a get_user(8) that started after")},
-        id="10-capstone:flight-spans-writes",
-    ),
-    pytest.param(
-        {INVAL: (INVAL_MARKS_IN_PROCESS, "(another process): a get_user(8) that started after")},
-        id="10-capstone:marks-in-process",
-    ),
-]
-_WRONG_KEY_BUGS = {INVAL_NOTHING_ON_ADD_POST, INVAL_DELETE_POST_WRONG_KEY, INVAL_REWRITES_USER_FROM_FIELDS}
 
 
-@pytest.mark.parametrize("bugs", RUNS)
-def test_buggy_implementations_lose_their_points(grade_lesson, bugs):
-    result = grade_lesson(LESSON, {ex: code for ex, (code, _) in bugs.items()})
-    assert result.status == "graded", result.detail
-    statuses = {e.id: e for e in result.exercises}
-    for ex in EXERCISES:
-        if ex in bugs:
-            assert statuses[ex].status == "failed", exercise_summary(result)
-            assert bugs[ex][1] in statuses[ex].message, (ex, bugs[ex][1], exercise_summary(result))
-        elif not (ex == RESIL and INVAL in bugs and bugs[INVAL][0] in _WRONG_KEY_BUGS):
-            assert statuses[ex].status == "passed", exercise_summary(result)
-
-
-def test_other_correct_designs_get_full_marks(grade_lesson):
-    result = grade_lesson(LESSON, {
-        READS: READS_REDIS_LOCK_DESIGN,
-        INVAL: INVAL_WRITE_THROUGH_DESIGN,
-        RESIL: RESIL_HEAL_FIRST_DESIGN,
-    })
-    assert result.status == "graded", result.detail
-    assert result.score == result.max_score, exercise_summary(result)
+class TestCapstone(LessonContract):
+    LESSON = "10"
+    BUGS = {
+        READS: {
+            "falsy-is-a-miss": Bug(READS_FALSY_IS_A_MISS, says="treated as a miss"),
+            "no-ttl": Bug(READS_NO_TTL, says="no TTL"),
+            "no-stampede-protection": Bug(READS_NO_STAMPEDE_PROTECTION, says="a stampede"),
+            "no-jitter": Bug(READS_NO_JITTER, says="distinct TTLs"),
+            "version-not-in-key": Bug(READS_VERSION_NOT_IN_KEY, says="version=2"),
+            "one-global-lock": Bug(READS_ONE_GLOBAL_LOCK, says="one global lock"),
+        },
+        INVAL: {
+            "invalidate-before-write": Bug(INVAL_BEFORE_THE_WRITE, says="delete after the write"),
+            "flushes-namespace": Bug(INVAL_FLUSHES_THE_NAMESPACE, says="user 3 stays cached"),
+            "keys-pattern": Bug(INVAL_KEYS_PATTERN, says="KEYS"),
+            "delete-after-write-only": Bug(INVAL_DELETE_AFTER_WRITE_ONLY, says="through the same layer: a get_user(8) that started after"),
+            "mark-not-checked-after-store": Bug(INVAL_MARK_NOT_CHECKED_AFTER_STORE, says="through the same layer: a get_user(8) loaded the old row"),
+            "flight-spans-writes": Bug(INVAL_FLIGHT_SPANS_WRITES, says="through the same layer: a get_user(8) that started after"),
+            "nothing-on-add-post": Bug(INVAL_NOTHING_ON_ADD_POST, says="was not invalidated", may_cost=(RESIL,)),
+            "delete-post-wrong-key": Bug(INVAL_DELETE_POST_WRONG_KEY, says="post list of the post's owner", may_cost=(RESIL,)),
+            "rewrites-user-from-fields": Bug(INVAL_REWRITES_USER_FROM_FIELDS, says="api.get_user(2) after api.update_user", may_cost=(RESIL,)),
+            "marks-in-process": Bug(INVAL_MARKS_IN_PROCESS, says="(another process): a get_user(8) that started after"),
+        },
+        RESIL: {
+            "writes-raise": Bug(RESIL_WRITES_RAISE, says="update_user(3, name='Outage') raised"),
+            "forgets-failed-invalidations": Bug(RESIL_FORGETS_FAILED_INVALIDATIONS, says="remember the keys whose invalidation failed"),
+            "errors-not-counted": Bug(RESIL_ERRORS_NOT_COUNTED, says="api.errors"),
+            "never-recovers": Bug(RESIL_NEVER_RECOVERS, says="served from it again"),
+            "catches-everything": Bug(RESIL_CATCHES_EVERYTHING, says="Catch redis.RedisError only"),
+            "mark-reads-unguarded": Bug(RESIL_MARK_READS_UNGUARDED, says="failed: it raised ConnectionError"),
+        },
+    }
+    OTHER_DESIGNS = {
+        READS: {"redis-lock": READS_REDIS_LOCK_DESIGN},
+        INVAL: {"write-through": INVAL_WRITE_THROUGH_DESIGN},
+        RESIL: {"heal-first": RESIL_HEAL_FIRST_DESIGN},
+    }
+    GRADE_TOGETHER = True

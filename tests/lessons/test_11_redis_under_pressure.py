@@ -1,9 +1,9 @@
 """Lesson 11-redis-under-pressure: the hidden tests reject real byte-budget, circuit-breaker and fail-open bugs,
 and accept other correct designs.
 
-Each grading run replaces answers of the solution with the code below and grades it through the real grader.
-The three exercises are independent (the guarded-cache tests use their own breaker), so each run carries one
-bug for each exercise at once: those must lose their points, with the message fragment that names the bug, and
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The three exercises are independent (the guarded-cache tests use their own breaker), so each run
+carries the k-th bug of every exercise: those must lose their points, with the message fragment that names the bug, and
 the others keep theirs. Most buggy versions are the solution with one edit (``variant``), so each differs from
 a correct implementation by exactly the bug its name says.
 """
@@ -12,40 +12,26 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.manifest import COURSE_ROOT, load_course
-from grader.course.cells import read_notebook
-from grader.course.synthetic import solution_answers
-from tests.support import exercise_summary
+from grader.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 
-LESSON = "11"
 BYTES, BREAKER, GUARDED = "byte-budget", "circuit-breaker", "guarded-cache"
-EXERCISES = (BYTES, BREAKER, GUARDED)
 
-_SOLUTION = solution_answers(read_notebook(load_course().lesson(LESSON).source_path(COURSE_ROOT)))
-
-
-def variant(exercise: str, *edits: tuple[str, str]) -> str:
-    """The solution of ``exercise`` with each (old, new) edit applied; every ``old`` must occur in it."""
-    code = _SOLUTION[exercise]
-    for old, new in edits:
-        assert old in code, f"edit target not found in the {exercise} solution: {old!r}"
-        code = code.replace(old, new)
-    return code
+_SOLUTION = solution_of("11")
 
 
 # -- byte-budget -----------------------------------------------------------------------------------
 
 _JSON_BYTES = 'len(json.dumps(value, ensure_ascii=False).encode("utf-8"))'
-BYTES_SHALLOW_GETSIZEOF = variant(BYTES, (_JSON_BYTES, "sys.getsizeof(value)"))
-BYTES_COUNTS_CHARACTERS = variant(BYTES, (_JSON_BYTES, "len(json.dumps(value, ensure_ascii=False))"))
-BYTES_COUNTS_ENTRIES = variant(BYTES, ("LRUCache(maxsize=max_bytes, getsizeof=payload_size)",
+BYTES_SHALLOW_GETSIZEOF = variant(_SOLUTION[BYTES], (_JSON_BYTES, "sys.getsizeof(value)"))
+BYTES_COUNTS_CHARACTERS = variant(_SOLUTION[BYTES], (_JSON_BYTES, "len(json.dumps(value, ensure_ascii=False))"))
+BYTES_COUNTS_ENTRIES = variant(_SOLUTION[BYTES], ("LRUCache(maxsize=max_bytes, getsizeof=payload_size)",
                                        "LRUCache(maxsize=max_bytes)"))
-BYTES_FIFO_NOT_LRU = variant(BYTES, ("return LRUCache(maxsize=max_bytes, getsizeof=payload_size)",
+BYTES_FIFO_NOT_LRU = variant(_SOLUTION[BYTES], ("return LRUCache(maxsize=max_bytes, getsizeof=payload_size)",
                                      "from cachetools import FIFOCache\n    "
                                      "return FIFOCache(maxsize=max_bytes, getsizeof=payload_size)"))
-BYTES_SHARED_CACHE = variant(BYTES, ("def byte_budget_cache(max_bytes):",
+BYTES_SHARED_CACHE = variant(_SOLUTION[BYTES], ("def byte_budget_cache(max_bytes):",
                                      "_caches = {}\n\n\ndef byte_budget_cache(max_bytes):"),
                              ("return LRUCache(maxsize=max_bytes, getsizeof=payload_size)",
                               "return _caches.setdefault(max_bytes, LRUCache(maxsize=max_bytes, getsizeof=payload_size))"))
@@ -70,20 +56,20 @@ def byte_budget_cache(max_bytes):
 
 # -- circuit-breaker -------------------------------------------------------------------------------
 
-BREAKER_NEVER_HALF_OPENS = variant(BREAKER, (
+BREAKER_NEVER_HALF_OPENS = variant(_SOLUTION[BREAKER], (
     "            if now - self._opened_at >= self.reset_timeout and not self._probe_out:\n"
     "                self._probe_out = True\n                return True\n", ""))  # open until a success comes
-BREAKER_HALF_OPEN_LETS_ALL_THROUGH = variant(BREAKER, (
+BREAKER_HALF_OPEN_LETS_ALL_THROUGH = variant(_SOLUTION[BREAKER], (
     "if now - self._opened_at >= self.reset_timeout and not self._probe_out:",
     "if now - self._opened_at >= self.reset_timeout:"))
-BREAKER_COUNTS_ALL_FAILURES = variant(BREAKER, (
+BREAKER_COUNTS_ALL_FAILURES = variant(_SOLUTION[BREAKER], (
     "        with self._lock:\n            self._failures = 0\n            self._opened_at = None",
     "        with self._lock:\n            self._opened_at = None"))
-BREAKER_FAILED_PROBE_KEEPS_OLD_TIMER = variant(BREAKER, (
+BREAKER_FAILED_PROBE_KEEPS_OLD_TIMER = variant(_SOLUTION[BREAKER], (
     "            elif self._probe_out or now - self._opened_at >= self.reset_timeout:\n"
     "                self._opened_at = now\n",
     "            elif self._probe_out or now - self._opened_at >= self.reset_timeout:\n"))
-BREAKER_PROBE_RACE = variant(BREAKER, (
+BREAKER_PROBE_RACE = variant(_SOLUTION[BREAKER], (
     "        now = self.clock()\n        with self._lock:\n            if self._opened_at is None:\n"
     "                return True\n"
     "            if now - self._opened_at >= self.reset_timeout and not self._probe_out:\n"
@@ -139,10 +125,10 @@ class CircuitBreaker:
 
 # -- guarded-cache ---------------------------------------------------------------------------------
 
-GUARDED_IGNORES_BREAKER = variant(GUARDED, ("        if not self.breaker.allow():\n            return loader()\n", ""))
-GUARDED_FAILURES_NOT_REPORTED = variant(GUARDED, ("                self.errors += 1\n            self.breaker.record_failure()",
+GUARDED_IGNORES_BREAKER = variant(_SOLUTION[GUARDED], ("        if not self.breaker.allow():\n            return loader()\n", ""))
+GUARDED_FAILURES_NOT_REPORTED = variant(_SOLUTION[GUARDED], ("                self.errors += 1\n            self.breaker.record_failure()",
                                                   "                self.errors += 1"))
-GUARDED_SUCCESS_NOT_REPORTED = variant(GUARDED, ("        if raw is not None:\n            self.breaker.record_success()\n",
+GUARDED_SUCCESS_NOT_REPORTED = variant(_SOLUTION[GUARDED], ("        if raw is not None:\n            self.breaker.record_success()\n",
                                                  "        if raw is not None:\n"),
                                        ("            return value\n        self.breaker.record_success()\n        return value",
                                         "            return value\n        return value"))
@@ -209,60 +195,34 @@ class GuardedCache:
         return value
 '''
 
-# -- runs: one bug per exercise, and the fragment of the failure message expected for each ----------
 
-RUNS = [
-    pytest.param({BYTES: (BYTES_SHALLOW_GETSIZEOF, "sys.getsizeof"),
-                  BREAKER: (BREAKER_NEVER_HALF_OPENS, "never lets a probe through"),
-                  GUARDED: (GUARDED_IGNORES_BREAKER, "ask breaker.allow()")},
-                 id="11-redis-under-pressure:shallow-getsizeof+never-half-opens+ignores-breaker"),
-    pytest.param({BYTES: (BYTES_COUNTS_CHARACTERS, "counts the characters"),
-                  BREAKER: (BREAKER_HALF_OPEN_LETS_ALL_THROUGH, "second allow()"),
-                  GUARDED: (GUARDED_FAILURES_NOT_REPORTED, "record_failure() was never called")},
-                 id="11-redis-under-pressure:characters-not-bytes+half-open-lets-all-through+failures-not-reported"),
-    pytest.param({BYTES: (BYTES_COUNTS_ENTRIES, "counts entries"),
-                  BREAKER: (BREAKER_COUNTS_ALL_FAILURES, "failures in a row"),
-                  GUARDED: (GUARDED_SUCCESS_NOT_REPORTED, "record_success()")},
-                 id="11-redis-under-pressure:counts-entries+counts-all-failures+success-not-reported"),
-    pytest.param({BYTES: (BYTES_FIFO_NOT_LRU, "use an LRU cache"),
-                  BREAKER: (BREAKER_FAILED_PROBE_KEEPS_OLD_TIMER, "new wait"),
-                  GUARDED: (GUARDED_BROAD_EXCEPT, "expected 'fresh' after 1")},
-                 id="11-redis-under-pressure:fifo+failed-probe-keeps-old-timer+broad-except"),
-    pytest.param({BYTES: (BYTES_SHARED_CACHE, "share their entries"),
-                  BREAKER: (BREAKER_PROBE_RACE, "exactly one must get the probe")},
-                 id="11-redis-under-pressure:shared-cache+probe-race"),
-]
-
-ALTERNATIVES = {BYTES: BYTES_SUBCLASS_AND_ITERENCODE, BREAKER: BREAKER_DEADLINE_DESIGN, GUARDED: GUARDED_SENTINEL_DESIGN}
-
-
-def test_every_exercise_has_three_bugs_and_an_alternative():
-    for exercise in EXERCISES:
-        bugs = [run.values[0][exercise] for run in RUNS if exercise in run.values[0]]
-        assert len(bugs) >= 3 and exercise in ALTERNATIVES, (exercise, len(bugs))
-
-
-@pytest.mark.parametrize("bugs", RUNS)
-def test_buggy_implementations_lose_their_points(grade_lesson, bugs):
-    result = grade_lesson(LESSON, {ex: code for ex, (code, _) in bugs.items()})
-    assert result.status == "graded", result.detail
-    statuses = {e.id: e for e in result.exercises}
-    for ex in EXERCISES:
-        if ex in bugs:
-            assert statuses[ex].status == "failed", exercise_summary(result)
-            assert bugs[ex][1] in statuses[ex].message, (ex, bugs[ex][1], exercise_summary(result))
-        else:
-            assert statuses[ex].status == "passed", exercise_summary(result)
-
-
-@pytest.mark.parametrize("slug", [pytest.param("11-redis-under-pressure", id="11-redis-under-pressure")])
-def test_other_correct_designs_get_full_marks(grade_lesson, slug):
-    result = grade_lesson(slug, ALTERNATIVES)
-    assert result.status == "graded" and result.score == result.max_score, exercise_summary(result)
-
-
-@pytest.mark.redis_server
-@pytest.mark.parametrize("slug", [pytest.param("11-redis-under-pressure", id="11-redis-under-pressure")])
-def test_other_correct_designs_get_full_marks_on_real_redis(grade_lesson, redis_url, slug):
-    result = grade_lesson(slug, ALTERNATIVES, redis_url=redis_url)
-    assert result.status == "graded" and result.score == result.max_score, exercise_summary(result)
+class TestRedisUnderPressure(LessonContract):
+    LESSON = "11"
+    BUGS = {
+        BYTES: {
+            "shallow-getsizeof": Bug(BYTES_SHALLOW_GETSIZEOF, says="sys.getsizeof"),
+            "characters-not-bytes": Bug(BYTES_COUNTS_CHARACTERS, says="counts the characters"),
+            "counts-entries": Bug(BYTES_COUNTS_ENTRIES, says="counts entries"),
+            "fifo": Bug(BYTES_FIFO_NOT_LRU, says="use an LRU cache"),
+            "shared-cache": Bug(BYTES_SHARED_CACHE, says="share their entries"),
+        },
+        BREAKER: {
+            "never-half-opens": Bug(BREAKER_NEVER_HALF_OPENS, says="never lets a probe through"),
+            "half-open-lets-all-through": Bug(BREAKER_HALF_OPEN_LETS_ALL_THROUGH, says="second allow()"),
+            "counts-all-failures": Bug(BREAKER_COUNTS_ALL_FAILURES, says="failures in a row"),
+            "failed-probe-keeps-old-timer": Bug(BREAKER_FAILED_PROBE_KEEPS_OLD_TIMER, says="new wait"),
+            "probe-race": Bug(BREAKER_PROBE_RACE, says="exactly one must get the probe"),
+        },
+        GUARDED: {
+            "ignores-breaker": Bug(GUARDED_IGNORES_BREAKER, says="ask breaker.allow()"),
+            "failures-not-reported": Bug(GUARDED_FAILURES_NOT_REPORTED, says="record_failure() was never called"),
+            "success-not-reported": Bug(GUARDED_SUCCESS_NOT_REPORTED, says="record_success()"),
+            "broad-except": Bug(GUARDED_BROAD_EXCEPT, says="expected 'fresh' after 1"),
+        },
+    }
+    OTHER_DESIGNS = {
+        BYTES: {"subclass-and-iterencode": BYTES_SUBCLASS_AND_ITERENCODE},
+        BREAKER: {"deadline": BREAKER_DEADLINE_DESIGN},
+        GUARDED: {"sentinel": GUARDED_SENTINEL_DESIGN},
+    }
+    GRADE_TOGETHER = True

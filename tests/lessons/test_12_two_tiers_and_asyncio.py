@@ -1,8 +1,8 @@
 """Lesson 12-two-tiers-and-asyncio: the hidden tests reject real bugs of two-tier caches, stale serving and
 caching coroutines, and accept other correct designs.
 
-Each grading run replaces answers of the solution with the code below and grades it through the real
-grader. The three exercises are independent, so each run carries one bug for each exercise: those must
+The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+real grader. The three exercises are independent, so each run carries the k-th bug of every exercise: those must
 lose their points, and the others keep theirs. Each bug names the message fragment that shows which check
 caught it.
 """
@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import exercise_summary
+from grader.lesson_contract import Bug, LessonContract
 
 pytestmark = pytest.mark.slow
-
-LESSON = "12"
-EXERCISES = ("two-tier", "stale-serving", "async-cached")
 ASYNC_IMPORT = "from course_lib.aio import as_async, run_concurrently\n"
 
 # -- two-tier: buggy implementations -----------------------------------------------------------------
@@ -395,59 +392,34 @@ def async_cached(ttl, clock=time.monotonic):
     return decorate
 '''
 
-# -- runs: one bug per exercise, and the fragment of the failure message expected for each -----------------
 
-RUNS = [
-    pytest.param(
-        {"two-tier": (TIER_L1_NEVER_EXPIRES, "l1_ttl"),
-         "stale-serving": (STALE_REFRESHES_IN_THE_REQUEST, "schedule(job)"),
-         "async-cached": (ASYNC_LRU_CACHE, "coroutine object")},
-        id="12-two-tiers-and-asyncio:l1-never-expires+refresh-in-request+lru-cache-on-async",
-    ),
-    pytest.param(
-        {"two-tier": (TIER_PUBLISHES_BEFORE_DELETE, "Delete from Redis"),
-         "stale-serving": (STALE_SCHEDULES_EVERY_READ, "one refresh per key"),
-         "async-cached": (ASYNC_NO_SINGLE_FLIGHT, "ran the query 8 times")},
-        id="12-two-tiers-and-asyncio:publish-before-delete+refresh-per-read+no-single-flight",
-    ),
-    pytest.param(
-        {"two-tier": (TIER_FALSY_IS_A_MISS, "falsy"),
-         "stale-serving": (STALE_NO_IF_ERROR, "stale-if-error"),
-         "async-cached": (ASYNC_CACHES_FAILED_TASKS, "errors are not cached")},
-        id="12-two-tiers-and-asyncio:falsy-is-a-miss+no-stale-if-error+caches-failed-tasks",
-    ),
-    pytest.param(
-        {"two-tier": (TIER_UNBOUNDED_L1, "l1_maxsize=4"),
-         "stale-serving": (STALE_FLAG_STUCK_AFTER_FAILED_REFRESH, "failed refresh job"),
-         "async-cached": (ASYNC_ONE_CACHE_FOR_ALL_FUNCTIONS, "its own")},
-        id="12-two-tiers-and-asyncio:unbounded-l1+refresh-flag-stuck+one-cache-for-all-functions",
-    ),
-    pytest.param(
-        {"two-tier": (TIER_L1_LIVES_AS_LONG_AS_REDIS, "l1_ttl"),
-         "stale-serving": (STALE_SERVED_FOREVER, "660")},
-        id="12-two-tiers-and-asyncio:l1-lives-as-long-as-redis+stale-served-forever",
-    ),
-]
-
-
-@pytest.mark.parametrize("bugs", RUNS)
-def test_buggy_implementations_lose_their_points(grade_lesson, bugs):
-    result = grade_lesson(LESSON, {ex: code for ex, (code, _) in bugs.items()})
-    assert result.status == "graded", result.detail
-    statuses = {e.id: e for e in result.exercises}
-    for ex in EXERCISES:
-        if ex in bugs:
-            assert statuses[ex].status == "failed", exercise_summary(result)
-            assert bugs[ex][1] in statuses[ex].message, (ex, bugs[ex][1], exercise_summary(result))
-        else:
-            assert statuses[ex].status == "passed", exercise_summary(result)
-
-
-def test_other_correct_designs_get_full_marks(grade_lesson):
-    result = grade_lesson(LESSON, {
-        "two-tier": TIER_WITH_TTLCACHE,
-        "stale-serving": STALE_WITH_DEADLINES_AND_REDIS_MARK,
-        "async-cached": ASYNC_FUTURES_WITH_DONE_CALLBACK,
-    })
-    assert result.status == "graded", result.detail
-    assert result.score == result.max_score, exercise_summary(result)
+class TestTwoTiersAndAsyncio(LessonContract):
+    LESSON = "12"
+    BUGS = {
+        "two-tier": {
+            "l1-never-expires": Bug(TIER_L1_NEVER_EXPIRES, says="l1_ttl"),
+            "publish-before-delete": Bug(TIER_PUBLISHES_BEFORE_DELETE, says="Delete from Redis"),
+            "falsy-is-a-miss": Bug(TIER_FALSY_IS_A_MISS, says="falsy"),
+            "unbounded-l1": Bug(TIER_UNBOUNDED_L1, says="l1_maxsize=4"),
+            "l1-lives-as-long-as-redis": Bug(TIER_L1_LIVES_AS_LONG_AS_REDIS, says="l1_ttl"),
+        },
+        "stale-serving": {
+            "refresh-in-request": Bug(STALE_REFRESHES_IN_THE_REQUEST, says="schedule(job)"),
+            "refresh-per-read": Bug(STALE_SCHEDULES_EVERY_READ, says="one refresh per key"),
+            "no-stale-if-error": Bug(STALE_NO_IF_ERROR, says="stale-if-error"),
+            "refresh-flag-stuck": Bug(STALE_FLAG_STUCK_AFTER_FAILED_REFRESH, says="failed refresh job"),
+            "stale-served-forever": Bug(STALE_SERVED_FOREVER, says="660"),
+        },
+        "async-cached": {
+            "lru-cache-on-async": Bug(ASYNC_LRU_CACHE, says="coroutine object"),
+            "no-single-flight": Bug(ASYNC_NO_SINGLE_FLIGHT, says="ran the query 8 times"),
+            "caches-failed-tasks": Bug(ASYNC_CACHES_FAILED_TASKS, says="errors are not cached"),
+            "one-cache-for-all-functions": Bug(ASYNC_ONE_CACHE_FOR_ALL_FUNCTIONS, says="its own"),
+        },
+    }
+    OTHER_DESIGNS = {
+        "two-tier": {"ttlcache-l1": TIER_WITH_TTLCACHE},
+        "stale-serving": {"deadlines-and-redis-mark": STALE_WITH_DEADLINES_AND_REDIS_MARK},
+        "async-cached": {"futures-with-done-callback": ASYNC_FUTURES_WITH_DONE_CALLBACK},
+    }
+    GRADE_TOGETHER = True
