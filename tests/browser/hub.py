@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,7 +51,7 @@ class Hub:
     exchange: Path
     process: subprocess.Popen
     log: Path
-    users: dict[str, Account] = field(default_factory=dict)
+    users: dict[str, Account]
 
     def as_user(self, user: str, *args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
         """Run ``args`` as ``user`` inside the hub's mount namespace (where this venv is reachable)."""
@@ -81,26 +83,25 @@ def _require_root_tools() -> None:
 
 
 def _ids(user: str) -> tuple[int, int]:
-    import pwd
-
     entry = pwd.getpwnam(user)
     return entry.pw_uid, entry.pw_gid
 
 
 def chown_tree(root: Path, user: str) -> None:
+    """Give ``root`` and everything in it to ``user``."""
     uid, gid = _ids(user)
     for folder, dirs, files in os.walk(root):
         for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
             os.lchown(name, uid, gid)
 
 
-def _lab_settings(account: Account, extra_nbgrader: str = "") -> None:
+def _lab_settings(account: Account) -> None:
     """The account's Jupyter config: nbgrader's course and exchange; no news pop-up, every cell rendered."""
     jupyter = account.home / ".jupyter"
     exchange = account.home.parent / "exchange"
     files = {
         "nbgrader_config.py": f"c = get_config()\nc.CourseDirectory.course_id = {COURSE_ID!r}\n"
-                              f"c.Exchange.root = {str(exchange)!r}\n" + extra_nbgrader,
+                              f"c.Exchange.root = {str(exchange)!r}\n",
         "jupyter_server_config.py": "c = get_config()\nc.LabApp.news_url = None\n"
                                     "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n",
         "labconfig/page_config.json": json.dumps(
@@ -119,16 +120,18 @@ def accounts():
     """A base folder (mode 0755) with the shared exchange, and a factory of system accounts (homes 0700,
     random passwords set with chpasswd); every account is removed afterwards, even on failure."""
     _require_root_tools()
-    base = Path(os.path.realpath(os.environ.get("TMPDIR", "/tmp"))) / f"hub-{uuid.uuid4().hex[:8]}"
+    base = Path(os.path.realpath(tempfile.gettempdir())) / f"hub-{uuid.uuid4().hex[:8]}"
+    if hidden_ancestor(base):
+        pytest.fail(f"the accounts' homes go under {base.parent}, which other users cannot enter; set TMPDIR=/tmp")
     base.mkdir(mode=0o755)
-    base.chmod(0o755)
+    base.chmod(0o755)  # whatever the umask
     exchange = base / "exchange"
     exchange.mkdir()
     exchange.chmod(0o777)  # nbgrader's exchange root: every account creates its course's folders in it
     tag = uuid.uuid4().hex[:5]
     made: list[str] = []
 
-    def make(role: str, extra_nbgrader: str = "") -> Account:
+    def make(role: str) -> Account:
         name = f"h{role}{tag}"
         home = base / name
         subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/bash", name],
@@ -137,7 +140,7 @@ def accounts():
         home.chmod(0o700)  # no account reads another's fetched lessons or feedback
         account = Account(name, secrets.token_urlsafe(12), home)
         subprocess.run(["chpasswd"], input=f"{name}:{account.password}\n", text=True, check=True, capture_output=True)
-        _lab_settings(account, extra_nbgrader)
+        _lab_settings(account)
         return account
 
     try:
@@ -181,11 +184,17 @@ def _namespace_mounts(paths: list[Path], stage_root: Path) -> str:
     return " && ".join(commands)
 
 
-def _hub_config(base: Path, port: int, instructor: Account, users: list[Account], proxy: str) -> str:
-    hub_port, api_port = free_port(), free_port()
-    while api_port == hub_port:
-        api_port = free_port()
-    return textwrap.dedent(f"""\
+def _distinct_free_ports(n: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < n:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+def _hub_config(base: Path, instructor: Account, users: list[Account], proxy: str) -> tuple[int, str]:
+    """(the public port, the hub's config file)."""
+    port, hub_port, api_port = _distinct_free_ports(3)
+    return port, textwrap.dedent(f"""\
         c = get_config()
         c.JupyterHub.bind_url = "http://127.0.0.1:{port}"
         c.JupyterHub.hub_bind_url = "http://127.0.0.1:{hub_port}"
@@ -195,7 +204,6 @@ def _hub_config(base: Path, port: int, instructor: Account, users: list[Account]
         c.JupyterHub.cookie_secret_file = "{base / 'jupyterhub_cookie_secret'}"
         c.JupyterHub.pid_file = "{base / 'jupyterhub.pid'}"
         c.ConfigurableHTTPProxy.pid_file = "{base / 'proxy.pid'}"
-        c.JupyterHub.cleanup_servers = True
         # real credentials: the accounts' passwords, checked by PAM (pam_unix reads /etc/shadow as root)
         c.JupyterHub.authenticator_class = "pam"
         c.PAMAuthenticator.open_sessions = False
@@ -214,12 +222,12 @@ def _hub_config(base: Path, port: int, instructor: Account, users: list[Account]
 def start_hub(base: Path, exchange: Path, instructor: Account, learners: list[Account]) -> Hub:
     """Start JupyterHub as root in its own mount namespace; return once its login page answers."""
     proxy = proxy_command()
-    port = free_port()
     hub_dir = base / "hub"
     hub_dir.mkdir(mode=0o700)
     users = [instructor, *learners]
     config = hub_dir / "jupyterhub_config.py"
-    config.write_text(_hub_config(hub_dir, port, instructor, users, proxy))
+    port, text = _hub_config(hub_dir, instructor, users, proxy)
+    config.write_text(text)
     needed = [Path(os.path.realpath(sys.executable)), Path(sys.prefix), COURSE_ROOT, Path(os.path.realpath(proxy))]
     mounts = _namespace_mounts(needed, hub_dir / "mounts")
     hub = shlex.join([str(VENV_BIN / "jupyterhub"), "-f", str(config)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -80,6 +81,8 @@ def answer_and_submit(page: Page, answers: dict[str, str]) -> None:
     """Fetch the lesson, write ``answers`` into its answer cells, save, and Submit from the Assignments panel."""
     chooser = page.locator(".jp-Dialog", has_text="Select Kernel")
     page.add_locator_handler(chooser, lambda dialog: dialog.locator("button.jp-mod-accept").click())
+    changed = page.locator(".jp-Dialog", has_text="File Changed")  # a save racing the autosave: keep the browser's
+    page.add_locator_handler(changed, lambda dialog: dialog.locator("button", has_text="Overwrite").click())
     released, fetched, submitted = assignments_panel(page)
     expect(released).to_contain_text(LESSON.slug, timeout=60_000)
     released.locator("button", has_text="Fetch").click()
@@ -99,11 +102,25 @@ def answer_and_submit(page: Page, answers: dict[str, str]) -> None:
         page.keyboard.press("Control+A")
         page.keyboard.insert_text(text)
         expect(editor).to_contain_text(text.strip().splitlines()[-1].strip())
-    page.keyboard.press("Control+S")
-    expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=60_000)
+    save(page)
     page.locator(".lm-TabBar-tab", has_text="Assignments").first.click()
     fetched.locator("button", has_text="Submit").first.click()
     expect(submitted).to_contain_text(LESSON.slug, timeout=60_000)
+
+
+def save(page: Page, *, seconds: float = 120) -> None:
+    """Save the notebook with its toolbar button until the tab is no longer dirty (a click that lands while
+    JupyterLab is busy on a loaded machine can be lost: click again, up to ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    dirty = page.locator(".jp-mod-dirty")
+    while True:
+        page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").first.click()
+        try:
+            expect(dirty).to_have_count(0, timeout=15_000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def open_feedback(page: Page, account: Account, folder: Path) -> str:
@@ -145,8 +162,8 @@ def test_a_class_on_jupyterhub_with_grade_on_submit(browser, accounts, tmp_path)
                                   "release", LESSON.slug, "--exchange", str(exchange), cwd=course)
             assert release.returncode == 0, release.stdout + release.stderr
 
-            right = {e.id: solution_answers(nbformat.read(LESSON.source_path(COURSE_ROOT), as_version=4))[e.id]
-                     for e in LESSON.exercises}
+            solution = solution_answers(nbformat.read(LESSON.source_path(COURSE_ROOT), as_version=4))
+            right = {e.id: solution[e.id] for e in LESSON.exercises}
             submissions = {ann.name: right, ben.name: {LESSON.exercises[0].id: WRONG_FIRST}}
             scores = {ann.name: LESSON.points, ben.name: 0.0}
             for account in (ann, ben):
@@ -169,6 +186,7 @@ def test_a_class_on_jupyterhub_with_grade_on_submit(browser, accounts, tmp_path)
                 mine = hub.as_user(account.name, "cat", str(own[0]))
                 assert mine.returncode == 0 and f"feedback for {account.name}" in mine.stdout, mine.stderr
                 theirs = list((other.home / LESSON.slug / "feedback").glob("*/*.html"))
+                assert len(theirs) == 1, theirs
                 peek = hub.as_user(account.name, "cat", str(theirs[0]))
                 assert peek.returncode != 0 and "Permission denied" in peek.stderr, peek.stdout[:300]
                 listing = hub.as_user(account.name, "ls", str(exchange / COURSE_ID / "feedback"))
