@@ -33,12 +33,11 @@ def grade_on_submit(hub: Hub, course: Path, instructor: Account, expected: set[s
     Until `python -m grader serve --exchange DIR --release-feedback` exists, the instructor's commands do
     it (collect, autograde, feedback --release), as root as the service would run; the course folder is
     handed back to the instructor after."""
-    def run(*args: str) -> str:
+    def run(*args: str) -> None:
         proc = subprocess.run([sys.executable, "-m", "grader", "--course", str(course), *args], cwd=course,
                               env={**os.environ, "COURSE_ROOT": str(course)}, capture_output=True, text=True,
                               timeout=600)
         assert proc.returncode == 0, f"grader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-        return proc.stdout
 
     run("collect", LESSON.slug, "--exchange", str(hub.exchange))
     collected = {p.name for p in (course / "submitted").iterdir()}
@@ -50,6 +49,7 @@ def grade_on_submit(hub: Hub, course: Path, instructor: Account, expected: set[s
 
 @contextmanager
 def screenshots_on_failure(pages: dict[str, Page], folder: Path):
+    """On any failure inside, a screenshot of every open page into ``folder`` (the test's tmp dir)."""
     try:
         yield
     except BaseException:
