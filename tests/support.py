@@ -9,8 +9,9 @@ import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
-__all__ = ["free_port", "wait_for_http", "stop_server", "nbgrader_meta", "in_threads"]
+__all__ = ["free_port", "wait_for_http", "stop_server", "nbgrader_meta", "in_threads", "hidden_ancestor"]
 
 
 def free_port() -> int:
@@ -74,3 +75,13 @@ def in_threads(worker, n: int, *, seconds: float = 60, still_waiting=lambda: "")
         t.join(max(end - time.monotonic(), 0))
     assert not any(t.is_alive() for t in threads), f"deadlock: still waiting for {still_waiting()}"
     assert not errors, errors[:3]
+
+
+def hidden_ancestor(path: Path) -> tuple[Path, Path] | None:
+    """(A, A/child) for the first folder on ``path`` that other users cannot enter (e.g. /root with pyenv)."""
+    parts = path.parts
+    for i in range(1, len(parts) - 1):
+        folder = Path(*parts[: i + 1])
+        if not folder.stat().st_mode & 0o001:
+            return folder, Path(*parts[: i + 2])
+    return None

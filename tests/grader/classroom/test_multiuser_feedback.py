@@ -21,6 +21,7 @@ import nbformat
 import pytest
 
 from tests.grader.classroom.test_grader_pipeline import COURSE_ID, LESSON, NOTEBOOK, WRONG_ADD_ONE, answered, grader, make_course
+from tests.support import hidden_ancestor
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the test creates two system accounts "
@@ -29,22 +30,12 @@ pytestmark = [pytest.mark.slow,
                                  reason="needs useradd, setpriv and unshare (util-linux, passwd)")]
 
 
-def _hidden_ancestor(path: Path) -> tuple[Path, Path] | None:
-    """(A, A/child) for the first folder on ``path`` that other users cannot enter (e.g. /root with pyenv)."""
-    parts = path.parts
-    for i in range(1, len(parts) - 1):
-        folder = Path(*parts[: i + 1])
-        if not folder.stat().st_mode & 0o001:
-            return folder, Path(*parts[: i + 2])
-    return None
-
-
 def as_user(user: str, home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``args`` as ``user``; the interpreter stays reachable when it lives under a private folder
     (a tmpfs over that folder, in a private mount namespace, with only the interpreter's tree bound in)."""
     interpreter = Path(os.path.realpath(sys.executable))
     command = f"exec setpriv --reuid={user} --regid={user} --init-groups -- {shlex.join(args)}"
-    hidden = _hidden_ancestor(interpreter)
+    hidden = hidden_ancestor(interpreter)
     if hidden:
         folder, child = hidden
         stage = Path(tempfile.mkdtemp(prefix="stage-"))
