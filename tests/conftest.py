@@ -12,7 +12,7 @@ import pytest
 
 from course_lib.manifest import COURSE_ROOT, load_course
 from grader.grading.result import NotebookResult
-from grader.lesson_contract import grade_answers
+from grader.authoring.lesson_contract import grade_answers
 from grader.sandbox.protocol import Limits
 from tests.support import free_port
 

@@ -1,1 +1,1 @@
-"""The course author's tools: dev-check, and the scaffold of a new lesson."""
+"""The course author's tools: dev-check, the scaffold of a new lesson, and the contract its tests follow."""

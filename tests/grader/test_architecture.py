@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("classroom", ("grader.classroom",)),
     ("present", ("grader.present",)),
     ("lab", ("grader.lab",)),
-    ("authoring", ("grader.authoring", "grader.lesson_contract")),
+    ("authoring", ("grader.authoring",)),
     ("shell", ("grader.commands", "grader.cli", "grader.__main__")),
     ("public API", ("grader",)),
 )

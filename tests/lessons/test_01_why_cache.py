@@ -1,6 +1,6 @@
 """Lesson 01-why-cache: the hidden tests reject real cache-aside and hit-ratio bugs and accept other correct designs.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The two exercises are independent, so each run carries the k-th bug of both exercises.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import LessonContract
+from grader.authoring.lesson_contract import LessonContract
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Lesson 02-lru-cache: the hidden tests reject real lru_cache bugs and accept other correct designs.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The three exercises are independent, so each run carries the k-th bug of every exercise.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import LessonContract
+from grader.authoring.lesson_contract import LessonContract
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Lesson 04-simple-cache: the hidden tests reject real TTL-cache bugs and accept other correct designs.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The exercise 2 cell redefines the whole class, so the two exercises are graded independently:
 each run carries the k-th bug of both exercises, and a run with one bug shows that the other exercise keeps
 its points.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import Bug, LessonContract, solution_of, variant
+from grader.authoring.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 

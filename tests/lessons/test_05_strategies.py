@@ -1,6 +1,6 @@
 """Lesson 05-strategies: buggy implementations lose their exercise's points, other designs get full marks.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The exercises are independent, so one grading run carries one buggy answer per exercise (the
 k-th bug of each); an exercise without a k-th bug keeps the solution's answer and must keep its points. Each failure must come with the message of the
 check that should catch that bug, so a bug caught by accident (a crash elsewhere) does not count.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import Bug, LessonContract
+from grader.authoring.lesson_contract import Bug, LessonContract
 
 pytestmark = pytest.mark.slow
 

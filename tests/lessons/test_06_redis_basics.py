@@ -1,6 +1,6 @@
 """Lesson 06-redis-basics: the hidden tests reject real Redis-cache bugs and accept other correct designs.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The three exercises are independent (``get_many`` and ``delete_prefix`` are functions of a
 client, not methods of the class), so each run carries the k-th bug of every exercise; the last run leaves
 ``get-many`` correct, to show that an exercise keeps its points when another one is wrong. Most buggy versions are the solution with one edit (``variant``), so each
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import LessonContract, solution_of, variant
+from grader.authoring.lesson_contract import LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Lesson 07-redis-decorator: the hidden tests reject real decorator bugs and accept two other correct designs.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader (the lesson has one exercise, so each bug needs its own run). Most buggy versions
 are the solution with one edit (``variant``), so each differs from a correct decorator by exactly the bug
 its name says. Some are caught by the visible checks, the others only by the hidden tests.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import Bug, LessonContract, solution_of, variant
+from grader.authoring.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Lesson 08 (cache invalidation): buggy answers lose their exercise's points, other designs get full marks.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The exercises are independent, so each run carries the k-th bug of every exercise and checks that
 exactly those fail, for the right reason, while an exercise without a k-th bug keeps its points.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import Bug, LessonContract
+from grader.authoring.lesson_contract import Bug, LessonContract
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Lesson 09-stampedes-and-failure: the hidden tests reject real stampede, lock, XFetch, monitoring and
 fallback bugs, and accept other correct designs.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The five exercises are independent (the fallback tests use their own monitor), so each run
 carries the k-th bug of every exercise: those must lose their points, and the others keep theirs. Each bug
 names the message fragment that shows which check caught it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import Bug, LessonContract
+from grader.authoring.lesson_contract import Bug, LessonContract
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Lesson 10-capstone: the hidden tests reject real caching-layer bugs and accept other correct designs.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The three exercises extend one class (``class CachedShopAPI(CachedShopAPI):``), and every bug
 below keeps the answers of the *other* exercises correct, so each run carries the k-th bug of every
 exercise: the buggy exercises must lose their points and the others keep theirs. The exceptions are the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import Bug, LessonContract, solution_of, variant
+from grader.authoring.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 

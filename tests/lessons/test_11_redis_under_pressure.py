@@ -1,7 +1,7 @@
 """Lesson 11-redis-under-pressure: the hidden tests reject real byte-budget, circuit-breaker and fail-open bugs,
 and accept other correct designs.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The three exercises are independent (the guarded-cache tests use their own breaker), so each run
 carries the k-th bug of every exercise: those must lose their points, with the message fragment that names the bug, and
 the others keep theirs. Most buggy versions are the solution with one edit (``variant``), so each differs from
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import Bug, LessonContract, solution_of, variant
+from grader.authoring.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Lesson 12-two-tiers-and-asyncio: the hidden tests reject real bugs of two-tier caches, stale serving and
 caching coroutines, and accept other correct designs.
 
-The answers below fill the slots of ``grader.lesson_contract.LessonContract``, which grades each through the
+The answers below fill the slots of ``grader.authoring.lesson_contract.LessonContract``, which grades each through the
 real grader. The three exercises are independent, so each run carries the k-th bug of every exercise: those must
 lose their points, and the others keep theirs. Each bug names the message fragment that shows which check
 caught it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import Bug, LessonContract
+from grader.authoring.lesson_contract import Bug, LessonContract
 
 pytestmark = pytest.mark.slow
 ASYNC_IMPORT = "from course_lib.aio import as_async, run_concurrently\n"

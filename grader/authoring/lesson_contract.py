@@ -27,10 +27,10 @@ from typing import Mapping
 
 from course_lib.manifest import Lesson
 
-from .course.synthetic import write_submission
-from .grading.grade import grade_notebook
-from .grading.result import NotebookResult
-from .sandbox.protocol import Limits
+from ..course.synthetic import write_submission
+from ..grading.grade import grade_notebook
+from ..grading.result import NotebookResult
+from ..sandbox.protocol import Limits
 
 __all__ = ["MIN_BUGS", "Bug", "LessonContract", "grade_answers", "exercise_summary", "solution_of", "variant"]
 
@@ -76,9 +76,9 @@ def exercise_summary(result: NotebookResult) -> str:
 
 def solution_of(lesson_name: str) -> dict[str, str]:
     """{exercise id: the solution's answer cell} of a lesson of the course at ``$COURSE_ROOT``."""
-    from .course.layout import course_root, load
-    from .course.cells import read_notebook
-    from .course.synthetic import solution_answers
+    from ..course.layout import course_root, load
+    from ..course.cells import read_notebook
+    from ..course.synthetic import solution_answers
 
     return solution_answers(read_notebook(load().lesson(lesson_name).source_path(course_root())))
 
@@ -123,7 +123,7 @@ class LessonContract:
 
     @classmethod
     def lesson(cls) -> Lesson:
-        from .course.layout import load
+        from ..course.layout import load
 
         return load().lesson(cls.LESSON)
 
@@ -173,7 +173,7 @@ class LessonContract:
 
     def grade(self, tmp_path: Path, answers: Mapping[str, str], redis_url: str | None = None) -> NotebookResult:
         """The solution with ``answers`` in place of its own, graded through the real grader."""
-        from .course.layout import course_root
+        from ..course.layout import course_root
 
         return grade_answers(course_root(), self.lesson(), tmp_path, answers, redis_url=redis_url)
 

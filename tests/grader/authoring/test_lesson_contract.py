@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.lesson_contract import Bug, LessonContract, variant
+from grader.authoring.lesson_contract import Bug, LessonContract, variant
 
 READ, MATH = "cache-aside-read", "hit-ratio-math"  # the exercises of lesson 01 in the manifest
 
