@@ -17,7 +17,7 @@ help:
 	@echo "make bench     - benchmarks against nbgrader, cachetools and the rest; writes bench/REPORT.md"
 	@echo "make test-browser - only the JupyterLab end-to-end tests (needs Debian's chromium)"
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt jupyter-config/jupyter_server_config.d/course-grader.json
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
