@@ -46,7 +46,7 @@ from .sandbox import Limits
 
 __all__ = ["Submission", "Job", "AutogradeSummary", "find_submissions", "autograde_lessons", "autograde_lesson",
            "grade_reference", "reference_problem",
-           "record_in_gradebook", "STUDENT_ID", "ReferenceFails", "check_reference_solution", "late_penalties",
+           "record_in_gradebook", "apply_result", "worker_redis_url", "STUDENT_ID", "ReferenceFails", "check_reference_solution", "late_penalties",
            "apply_late_penalty"]
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")  # nbgrader forbids '+' and '*'; we keep it simple
@@ -190,7 +190,7 @@ def record_in_gradebook(gb: Any, lesson: Lesson, student: str, result: NotebookR
         apply_late_penalty(gb, lesson, student, late)
 
 
-def _apply(root: Path, lesson: Lesson, gb: Any, submission: Submission, result: NotebookResult,
+def apply_result(root: Path, lesson: Lesson, gb: Any, submission: Submission, result: NotebookResult,
            late: Any = None) -> None:
     """Write the autograded notebook, then the gradebook (both idempotent)."""
     out = root / "autograded" / submission.student / lesson.slug
@@ -385,7 +385,7 @@ class _LessonRun:
 def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None = None, limits: Limits = Limits(),
                       force: bool = False, students: list[str] | None = None, redis_url: str | None = None,
                       progress: bool = True, on_stored: Callable[[str], None] | None = None,
-                      check_reference: bool = True) -> list[AutogradeSummary]:
+                      check_reference: bool = True, scheduler: str | None = None) -> list[AutogradeSummary]:
     """Grade every submission of these lessons that is not graded yet, on one queue; one summary per lesson.
 
     The whole class is one queue: the workers go from one lesson to the next without waiting for the slowest
@@ -394,6 +394,8 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
     solution loses points stores nothing (``summary.refused`` says which test, and its queued submissions are
     cancelled); the other lessons are graded. Regraded submissions whose score changed are listed in their
     summary and saved in ``.grader/regrades/``; learners whose released feedback no longer matches are listed too.
+    With ``scheduler`` (``tcp://host:8786``) the queue is graded on that dask.distributed cluster instead of local
+    processes (``grader.serving``); storing stays here.
     """
     import tempfile
 
@@ -416,7 +418,7 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
         with Gradebook(db_url(root), course_id(root)) as gb:
             for run in live:  # repairs a run killed between storing a result and the gradebook
                 for submission, result in run.stored:
-                    _apply(root, run.lesson, gb, submission, result, late)
+                    apply_result(root, run.lesson, gb, submission, result, late)
                     run.summary.skipped.append(submission.student)
                     run.summary.statuses[result.status] += 1
                     run.summary.scores[submission.student] = result.score
@@ -437,7 +439,7 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
                     "result": result.to_dict()})
                 if on_stored:
                     on_stored(student)
-                _apply(root, run.lesson, gb, job.submission, result, late)
+                apply_result(root, run.lesson, gb, job.submission, result, late)
                 summary.graded_now[student] = result.status
                 summary.statuses[result.status] += 1
                 summary.scores[student] = result.score
@@ -456,7 +458,18 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
             for run in runs:
                 run.summary.workers = min(workers, max(1, len(jobs)))
             try:
-                retry = _run_pool(jobs, min(workers, max(1, len(jobs))), limits, redis_url, receive, dropped=dropped)
+                if scheduler:
+                    from .serving.batch import run_batch
+                    from .serving.executor import DaskExecutor
+
+                    executor = DaskExecutor(scheduler)
+                    try:
+                        run_batch(executor, jobs, limits, redis_url, receive, dropped)  # the cluster retries lost work
+                    finally:
+                        executor.close()
+                    retry = []
+                else:
+                    retry = _run_pool(jobs, min(workers, max(1, len(jobs))), limits, redis_url, receive, dropped=dropped)
                 for job in retry:  # their worker died: grade each alone, so one bad submission cannot sink others
                     for lost in _run_pool([job], 1, limits, redis_url, receive, dropped=dropped):
                         detail = "the grading worker died twice while grading this submission"

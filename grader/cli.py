@@ -21,7 +21,7 @@ __all__ = ["main", "COMMANDS"]
 
 COMMANDS = (
     "lab", "check", "progress",  # learners
-    "release", "students", "deadline", "collect", "import_submissions", "autograde", "feedback", "report", "export",
+    "release", "students", "deadline", "collect", "import_submissions", "autograde", "serve", "feedback", "report", "export",
     "demo",  # instructors
     "new_lesson", "generate", "grade", "dev_check",  # course authors
 )
