@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.dask_cluster import DaskCluster
+from bench.dask_cluster import DaskCluster
 from tests.test_grader_pipeline import WRONG_ADD_ONE, _env, _import_class, gradebook_scores, grader, make_course
 from tests.test_serve import FULL, SLOW_RIGHT, count, released_course, serve_command, submit, wait_for
 

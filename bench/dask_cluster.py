@@ -1,4 +1,4 @@
-"""A real dask.distributed cluster on loopback for tests: one `dask scheduler`, N `dask worker` processes."""
+"""A real dask.distributed cluster on loopback (for the bench and the tests): one `dask scheduler`, N `dask worker`s."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import free_port
+from .common import _free_port as free_port
 
 DASK = str(Path(sys.executable).parent / "dask")
 
