@@ -16,15 +16,15 @@ DASK = str(Path(sys.executable).parent / "dask")
 class DaskCluster:
     """Start with ``with DaskCluster(tmp, workers=2) as cluster:``; everything is stopped on the way out."""
 
-    def __init__(self, folder: Path, workers: int = 2) -> None:
-        self.folder, self.count = folder, workers
+    def __init__(self, folder: Path, workers: int = 2, *, worker_path: str | None = None) -> None:
+        self.folder, self.count, self.worker_path = folder, workers, worker_path
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.scheduler: subprocess.Popen | None = None
         self.workers: dict[str, subprocess.Popen] = {}  # name -> process
 
-    def _start(self, *args: str, log: str) -> subprocess.Popen:
+    def _start(self, *args: str, log: str, path: str | None = None) -> subprocess.Popen:
         self.folder.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        env = {**os.environ, "PATH": path or f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
         with open(self.folder / log, "wb") as out:
             return subprocess.Popen([DASK, *args], cwd=self.folder, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
@@ -40,7 +40,8 @@ class DaskCluster:
                 name = f"w{k}"
                 self.workers[name] = self._start(
                     "worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
-                    "--no-dashboard", "--local-directory", str(self.folder / name), log=f"{name}.log")
+                    "--no-dashboard", "--local-directory", str(self.folder / name), log=f"{name}.log",
+                    path=self.worker_path)
             with Client(self.address, timeout=60, set_as_default=False) as client:
                 client.wait_for_workers(self.count, timeout=120)
         except BaseException:

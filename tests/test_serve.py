@@ -141,3 +141,17 @@ def test_kill_9_while_grading_then_restart_grades_each_submission_exactly_once(t
     assert gradebook_scores(root) == dict.fromkeys(names, FULL)
     records = [json.loads(p.read_text()) for p in (root / "grader-results" / LESSON).glob("learner*.json")]
     assert sorted(r["student"] for r in records) == names
+
+
+def test_a_late_submission_gets_the_late_penalty_as_with_autograde(tmp_path):
+    from nbgrader.api import Gradebook
+
+    root, exchange = released_course(tmp_path)
+    with open(root / "nbgrader_config.py", "a", encoding="utf-8") as handle:
+        handle.write('\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    grader(root, "deadline", LESSON, "2020-01-01 00:00:00 UTC")
+    submit(root, exchange, tmp_path, "fay", {})
+    serve_until_idle(root, exchange, "--workers", "1")
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", COURSE_ID) as gb:
+        notebook = gb.find_submission_notebook("basics", LESSON, "fay")
+        assert (notebook.score, notebook.late_submission_penalty) == (5.0, 5.0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +66,14 @@ def test_a_worker_killed_mid_grading_loses_nothing_and_counts_nothing_twice(tmp_
     assert count(root, "done") == dict.fromkeys(names, 1), out
     assert gradebook_scores(root) == dict.fromkeys(names, FULL)
     assert not count(root, "failed")
+
+
+def test_a_worker_that_cannot_sandbox_is_refused_before_anything_is_graded(tmp_path):
+    root, exchange = released_course(tmp_path)
+    submit(root, exchange, tmp_path, "ann", {})
+    # the workers' PATH holds only the venv: no bwrap, no setpriv, so they cannot sandbox
+    with DaskCluster(tmp_path / "cluster", workers=1, worker_path=str(Path(sys.executable).parent)) as cluster:
+        proc = subprocess.run(serve_command(root, exchange, "--scheduler", cluster.address, "--exit-when-idle"),
+                              cwd=root, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "cannot run learner code in the sandbox" in proc.stderr, proc.stdout + proc.stderr
+    assert "GRADER_ALLOW_UNSANDBOXED=1" in proc.stderr and not count(root, "started")

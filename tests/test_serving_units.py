@@ -38,7 +38,9 @@ def test_inbound_takes_only_complete_submissions_of_known_lessons(tmp_path):
             (inbound / name / file).write_text(stamp)
     found, other = scan_inbound(tmp_path, "course", {"01"})
     assert [(s.student, s.lesson, s.timestamp) for s in found] == [("ann", "01", stamp)]
-    assert other == [f"cy+99+{stamp}+z"]
+    assert other == {f"cy+99+{stamp}+z": "not a submission of a lesson of this course"}
+    found, other = scan_inbound(tmp_path, "course", {"01"}, check_owner=True)  # ann's folder is root's
+    assert not found and "not by the student ann" in other[f"ann+01+{stamp}+x"]
 
 
 def test_a_worker_without_the_sandbox_refuses_unless_told(monkeypatch):

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how often the inbound folder is looked at (default 1)")
     parser.add_argument("--skip-reference-check", action="store_true",
                         help="grade even if a lesson's reference solution loses points with the current tests")
+    parser.add_argument("--check-owner", action="store_true",
+                        help="refuse a submission whose inbound folder is not owned by the student it names "
+                             "(JupyterHub, where each learner submits as their own system user)")
     parser.add_argument("--exit-when-idle", action="store_true",
                         help="stop once every submission found is graded (a catch-up run, e.g. from cron)")
     parser.add_argument("--status", action="store_true",
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     options = ServiceOptions(exchange=args.exchange.resolve(), release_feedback=args.release_feedback,
                              limits=limits, redis_url=args.redis_url, poll_seconds=args.poll,
-                             check_reference=not args.skip_reference_check)
+                             check_reference=not args.skip_reference_check, check_owner=args.check_owner)
     print(describe(limits.isolation, redis=bool(args.redis_url)), flush=True)
     try:
         executor = make_executor(args.scheduler, args.workers, args.redis_url)

@@ -42,10 +42,26 @@ def inbound_folder(exchange: Path, course: str) -> Path:
     return exchange / course / "inbound"
 
 
-def scan_inbound(exchange: Path, course: str, lessons: set[str]) -> tuple[list[InboundSubmission], list[str]]:
-    """(complete submissions of these lessons, oldest first; names of folders that are not one of them)."""
+def _owner(path: Path) -> str:
+    import pwd
+
+    uid = path.stat().st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def scan_inbound(exchange: Path, course: str, lessons: set[str], *,
+                 check_owner: bool = False) -> tuple[list[InboundSubmission], dict[str, str]]:
+    """(complete submissions of these lessons, oldest first; {folder name: why it is not one of them}).
+
+    With ``check_owner`` (a JupyterHub, where each learner submits as their own user) a folder whose owner
+    is not the student its name gives is refused: anyone who can write to inbound/ could name another learner.
+    """
     folder = inbound_folder(exchange, course)
-    found, other = [], []
+    found: list[InboundSubmission] = []
+    other: dict[str, str] = {}
     try:
         names = sorted(os.listdir(folder))
     except FileNotFoundError:
@@ -56,14 +72,17 @@ def scan_inbound(exchange: Path, course: str, lessons: set[str]) -> tuple[list[I
         if name.startswith(".") or not all((path / f).is_file() for f in COMPLETE):
             continue
         if len(parts) < 3 or parts[1] not in lessons or not STUDENT_ID.match(parts[0]):
-            other.append(name)
+            other[name] = "not a submission of a lesson of this course"
+            continue
+        if check_owner and _owner(path) != parts[0]:
+            other[name] = f"owned by {_owner(path)}, not by the student {parts[0]} its name gives"
             continue
         try:
             timestamp = (path / "timestamp.txt").read_text(encoding="utf-8").strip()
             item = InboundSubmission(name, parts[0], parts[1], timestamp, path)
             item.when  # noqa: B018 - a timestamp nbgrader cannot parse makes it not a submission
         except (OSError, ValueError, OverflowError):
-            other.append(name)
+            other[name] = "its timestamp.txt is not a time nbgrader can read"
             continue
         found.append(item)
     found.sort(key=lambda item: (item.when, item.key))

@@ -55,6 +55,7 @@ class ServiceOptions:
     redis_url: str | None = None
     poll_seconds: float = 1.0
     check_reference: bool = True
+    check_owner: bool = False  # refuse inbound folders not owned by the student they name (JupyterHub)
 
 
 @dataclass
@@ -106,11 +107,12 @@ class GradingService:
     # -- one pass --------------------------------------------------------------------------------------------
     def scan(self) -> None:
         """Queue each new complete submission; supersede queued ones that a newer submission replaces."""
-        items, other = scan_inbound(self.options.exchange, self.course, set(self.lessons))
-        for name in other:
+        items, other = scan_inbound(self.options.exchange, self.course, set(self.lessons),
+                                    check_owner=self.options.check_owner)
+        for name, why in other.items():
             if name not in self.ignored:
                 self.ignored.add(name)
-                self._say(f"ignored inbound/{name}: not a submission of a lesson of this course")
+                self._say(f"ignored inbound/{name}: {why}")
         running = {r.item.key for r in self.running.values()}
         for item in items:
             pair = (item.student, item.lesson)
