@@ -52,3 +52,23 @@ def test_a_worker_without_the_sandbox_refuses_unless_told(monkeypatch):
     assert "isolation 'off'" in sandbox_problem(Limits(isolation="off"))
     monkeypatch.setenv(ALLOW_UNSANDBOXED, "1")
     assert sandbox_problem(Limits(isolation="off")) == ""
+
+
+def test_the_live_line_rewrites_itself_on_a_terminal_only():
+    import io
+
+    from grader.serving.live import LiveLine
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Terminal(), io.StringIO()
+    for stream in (tty, pipe):
+        line = LiveLine(stream)
+        line.show("1 waiting")
+        line.show("1 waiting")  # unchanged: not written again
+        line.clear()
+        line.show("0 waiting")
+    assert tty.getvalue() == "\r\033[K1 waiting\r\033[K\r\033[K0 waiting"
+    assert pipe.getvalue() == ""
