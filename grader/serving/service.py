@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from course_lib.manifest import Lesson
 
-from ..autograde import (ReferenceFails, Submission, apply_result, check_reference_solution, late_penalties)
+from ..autograde import ReferenceFails, Submission, apply_result, check_reference_solution, late_penalties
 from ..course import course_id, load
 from ..grade import NotebookResult
 from ..nbg import ensure_assignment
