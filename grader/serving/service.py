@@ -189,7 +189,13 @@ class GradingService:
                 "result": result.to_dict()})
         with Gradebook(db_url(self.root), self.course) as gb:
             apply_result(self.root, lesson, gb, submission, result, self.late)
-        released = self._release(lesson, item.student) if self.options.release_feedback else False
+        released = False
+        if self.options.release_feedback:
+            try:
+                released = self._release(lesson, item.student)
+            except Exception as exc:  # noqa: BLE001 - graded and stored all the same; the instructor can release
+                self._say(f"{item.student} {item.lesson}: feedback not released ({exc}); release it with "
+                          f"`python -m grader feedback {item.lesson} --student {item.student} --release`")
         seconds = round(time.monotonic() - run.started, 2)
         self._event("done", item, status=result.status, score=result.score, max_score=result.max_score,
                     seconds=seconds, graded=graded, released=released)
@@ -199,14 +205,13 @@ class GradingService:
     def _release(self, lesson: Lesson, student: str) -> bool:
         from ..feedback import write_feedback
         from ..grades import class_grades
-        from ..nbg import exchange_options, run_nbgrader
         from ..released import record_feedback_release
+        from .release import release_feedback
 
         record = load_record(result_path(self.root, lesson.slug, student))
         grade = class_grades(self.root, [lesson], students=[student]).grades[(student, lesson.slug)]
         write_feedback(self.root, lesson, student, record["result"], grade=grade)
-        run_nbgrader(self.root, "release_feedback", lesson.slug, f"--student={student}",
-                     *exchange_options(self.options.exchange))
+        release_feedback(self.root, self.options.exchange, self.course, lesson.slug, student)
         record_feedback_release(self.root, lesson.slug, {student: grade.digest()})
         return True
 
@@ -215,8 +220,9 @@ class GradingService:
         if not self.running:
             return
         finished, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in finished:
-            run = self.running.pop(future)
+        runs = [(future, self.running.pop(future)) for future in finished]
+        self.dispatch()  # the freed workers grade the next ones while these are stored
+        for future, run in runs:
             try:
                 result = NotebookResult.from_dict(future.result())
             except Exception as exc:  # noqa: BLE001 - the grading itself failed (not the learner's code)
