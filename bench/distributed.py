@@ -3,7 +3,8 @@
 Executors: the same class (``dask_learners`` correct submissions of ``scaling_lesson``) graded from
 scratch by ``autograde`` on the local pool (``workers`` processes), then with ``--scheduler`` on a
 loopback cluster of 1 and of 2 ``dask worker --nthreads 1`` processes; the overhead per submission of
-the distributed path is (Dask time - local time) / submissions, with the same number of workers.
+the distributed path is (Dask time - local time) / submissions. The Dask workers are up before the
+timed command starts, the local pool starts its processes inside its time.
 Latency: ``grader serve --release-feedback`` on the local pool; ``burst`` learners submit at once
 through nbgrader's exchange; for each, the seconds from its submit returning to its feedback being
 released (the service's journal says when), median and 95th percentile.

@@ -564,7 +564,9 @@ def _distributed(res: dict[str, Any] | None) -> list[str]:
     ex, lat = res["executors"], res["latency"]
     out.append(f"`autograde --force` of {ex['submissions']} correct submission(s) of `{ex['lesson']}`: the local pool "
                f"({ex['local_workers']} worker(s)) against `--scheduler` on a loopback dask.distributed cluster of 1 "
-               "and 2 `dask worker --nthreads 1` processes (started for the run, so every task ships its notebooks).")
+               "and 2 `dask worker --nthreads 1` processes. Each Dask task ships both notebooks to its worker; the workers "
+               "are started before the timed command, so their start-up is not in the Dask times, while the local pool "
+               "starts its processes inside its time (a negative overhead is that start-up).")
     out.append("")
     out.append(_table(["executor", "class, s median (min-max)", "per submission, s"],
                       [[r["executor"], _s(r["wall_s"], 1), _s(r["per_submission_s"], 2)] for r in ex["rows"]]))
