@@ -20,7 +20,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt jupyter-config/jupyter_server_config.d/course-grader.json
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,cluster]"
 	# the formgrader's Autograde/feedback buttons run the course's grader (grader/classroom/formgrader_guard.py)
 	mkdir -p $(VENV)/etc/jupyter/jupyter_server_config.d
 	cp jupyter-config/jupyter_server_config.d/course-grader.json $(VENV)/etc/jupyter/jupyter_server_config.d/

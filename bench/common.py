@@ -51,6 +51,8 @@ class Config:
     charts: Path = ROOT / "bench" / "report"
     compare_kernel: bool = True  # also grade each solution with its tests in the learner's kernel (no judge)
     zygote: bool = True  # measure the pre-forked warm interpreter prototype too
+    dask_learners: int = 6  # submissions graded by the local pool and by Dask with 1 and 2 workers (section distributed)
+    burst: int = 50  # submissions made at once to the grading service (submit-to-feedback latency)
     baseline: Path | None = None  # another checkout (with its .venv) whose grader section `baseline` compares
 
     def scaled_sizes(self) -> list[int]:
@@ -68,13 +70,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {},
     # a few minutes: to debug the harness on the real lessons
     "small": dict(learners=2, scaling_factor=0.05, repeats=2, lesson_repeats=1, hot_ops=5_000, redis_ops=500,
-                  stampede_sizes=[10], trace_length=5_000, capacities=[25, 100, 400]),
+                  stampede_sizes=[10], trace_length=5_000, capacities=[25, 100, 400], dask_learners=4, burst=10),
     # seconds (plus a few notebook runs): the unit test, on the grader's fixture course
     "tiny": dict(course=ROOT / "examples" / "tiny-course", lessons=["01-fixture-basics"],
                  scaling_lesson="01-fixture-basics", learners=1, scaling_sizes=[1, 2], scaling_factor=1.0,
                  repeats=1, lesson_repeats=1, hot_ops=300, redis_ops=50, stampede_sizes=[4], stampede_delay=0.01,
                  trace_length=500, trace_keys=100, capacities=[10, 50], ttl_ticks=50, zygote=False,
-                 real_redis=False),
+                 real_redis=False, dask_learners=2, burst=3),
 }
 
 

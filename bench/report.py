@@ -556,6 +556,34 @@ def _stampede(res: dict[str, Any] | None, charts: Path, page: Path) -> list[str]
 # ---------------------------------------------------------------- the page
 
 
+def _distributed(res: dict[str, Any] | None) -> list[str]:
+    out = ["## 6. Grading on Dask, and grade on submit", ""]
+    if not res:
+        return out + ["Not measured.", ""]
+    err = _error(res)
+    if err:
+        return out + [err, ""]
+    ex, lat = res["executors"], res["latency"]
+    out.append(f"`autograde --force` of {ex['submissions']} correct submission(s) of `{ex['lesson']}`: the local pool "
+               f"({ex['local_workers']} worker(s)) against `--scheduler` on a loopback dask.distributed cluster of 1 "
+               "and 2 `dask worker --nthreads 1` processes. Each Dask task ships both notebooks to its worker; the workers "
+               "are started before the timed command, so their start-up is not in the Dask times, while the local pool "
+               "starts its processes inside its time (a negative overhead is that start-up).")
+    out.append("")
+    out.append(_table(["executor", "class, s median (min-max)", "per submission, s"],
+                      [[r["executor"], _s(r["wall_s"], 1), _s(r["per_submission_s"], 2)] for r in ex["rows"]]))
+    out.append("")
+    out.append("Overhead of the distributed path per submission (median Dask - median local, / submissions): "
+               + ", ".join(f"{name} {sec:+.2f} s" for name, sec in ex["overhead_per_submission_s"].items()) + ".")
+    out.append("")
+    out.append(f"`grader serve --release-feedback` ({lat['workers']} local worker(s)): a burst of {lat['burst']} "
+               f"submission(s) of `{lat['lesson']}` made at once through nbgrader's exchange; seconds from a submit "
+               f"to its feedback released: **median {lat['latency_s']['median']:.1f} s, p95 {lat['p95_s']:.1f} s** "
+               f"(min {lat['latency_s']['min']:.1f}, max {lat['latency_s']['max']:.1f}); the whole burst had "
+               f"feedback after {lat['all_feedback_after_s']:.1f} s.")
+    return out + [""]
+
+
 def write_report(results: dict[str, Any], page: Path, charts: Path) -> Path:
     s = results["sections"]
     cfg = results["config"]
@@ -577,6 +605,8 @@ def write_report(results: dict[str, Any], page: Path, charts: Path) -> Path:
         body += _hotpaths(s["hotpaths"], charts, page, gaps)
     if "stampede" in s:
         body += _stampede(s["stampede"], charts, page)
+    if "distributed" in s:
+        body += _distributed(s["distributed"])
     load = lambda m: ", ".join(f"{x:.2f}" for x in m["loadavg"])  # noqa: E731
     head = [
         "# Benchmarks: the course's grader and caches",

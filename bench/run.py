@@ -21,7 +21,7 @@ from typing import Any
 
 from .common import PRESETS, Config, git_revision, log, machine, make_config, save_json, versions
 
-SECTIONS = ("hotpaths", "stampede", "lessons", "check", "breakdown", "baseline", "grading")  # cheap first
+SECTIONS = ("hotpaths", "stampede", "lessons", "check", "breakdown", "baseline", "grading", "distributed")  # cheap first
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -42,6 +42,8 @@ def parse(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
     p.add_argument("--repeats", type=int, help="repeats of the cheap measurements")
     p.add_argument("--lesson-repeats", type=int, help="repeats of each solution notebook's run (section 3)")
     p.add_argument("--grading-repeats", type=int, help="repeats of each whole-class grading run")
+    p.add_argument("--dask-learners", type=int, help="class graded by the local pool and by Dask (section distributed)")
+    p.add_argument("--burst", type=int, help="submissions made at once to `grader serve` (section distributed, default 50)")
     p.add_argument("--no-nbgrader", action="store_true", help="skip plain nbgrader (no comparison)")
     p.add_argument("--no-real-redis", action="store_true", help="do not start a redis-server")
     p.add_argument("--out", type=Path, help="the Markdown report (default bench/REPORT.md)")
@@ -57,6 +59,7 @@ def parse(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
         scaling_lesson=args.scaling_lesson, scaling_sizes=_ints(args.scaling_sizes),
         scaling_factor=args.scaling_factor, workers=args.workers, repeats=args.repeats,
         grading_repeats=args.grading_repeats, lesson_repeats=args.lesson_repeats, nbgrader=False if args.no_nbgrader else None,
+        dask_learners=args.dask_learners, burst=args.burst,
         real_redis=False if args.no_real_redis else None,
         sections=args.sections.split(",") if args.sections else None,
         baseline=args.baseline.resolve() if args.baseline else None,

@@ -24,7 +24,7 @@ __all__ = ["main", "COMMANDS"]
 
 COMMANDS = (
     "lab", "check", "progress",  # learners
-    "release", "students", "deadline", "collect", "import_submissions", "autograde", "feedback", "report", "export",
+    "release", "students", "deadline", "collect", "import_submissions", "autograde", "serve", "feedback", "report", "export",
     "demo",  # instructors
     "new_lesson", "generate", "grade", "dev_check",  # course authors
 )
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The caching course's grader, over nbgrader's exchange and gradebook.",
         epilog=f"learners:    {prog} lab | check [LESSON] | progress\n"
                f"instructors: {prog} release | collect (or import) | autograde | feedback --release | report | export\n"
+               f"             or grade on submit: {prog} serve --exchange DIR --release-feedback\n"
                f"try it all:  {prog} demo\n"
                "guides: docs/LEARNERS.md, docs/INSTRUCTORS.md; `COMMAND --help` for each command's options")
     parser.add_argument("--course", type=Path, metavar="DIR",

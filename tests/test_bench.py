@@ -98,3 +98,17 @@ def test_a_baseline_without_a_venv_says_what_to_do(tmp_path):
     (tmp_path / "course_lib").mkdir()
     with pytest.raises(SystemExit, match="make .venv/.installed"):
         run(make_config("small", baseline=tmp_path, lessons=["01"]))
+
+
+@pytest.mark.slow
+def test_distributed_section_on_the_fixture_course(tmp_path):
+    """Local pool vs Dask (1 and 2 real workers) and a burst of 3 submissions to `grader serve`."""
+    pytest.importorskip("distributed")
+    page, charts = tmp_path / "REPORT.md", tmp_path / "report"
+    assert bench_run.main(["--scale", "tiny", "--sections", "distributed", "--burst", "3", "--out", str(page),
+                           "--charts", str(charts)]) == 0
+    section = json.loads((charts / "results.json").read_text(encoding="utf-8"))["sections"]["distributed"]
+    assert "error" not in section, section.get("traceback")
+    assert [r["executor"] for r in section["executors"]["rows"]] == ["local", "dask-1", "dask-2"]
+    assert section["latency"]["burst"] == 3 and len(section["latency"]["seconds"]) == 3
+    assert "## 6. Grading on Dask, and grade on submit" in page.read_text(encoding="utf-8")

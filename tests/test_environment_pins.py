@@ -9,7 +9,7 @@ from course_lib.manifest import COURSE_ROOT
 def _pyproject_pins() -> set[str]:
     data = tomllib.loads((COURSE_ROOT / "pyproject.toml").read_text())
     project = data["project"]
-    return set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    return set(project["dependencies"]).union(*project["optional-dependencies"].values())
 
 
 def _environment_pins() -> set[str]:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-import signal
-import threading
 import time
 import warnings
 from collections import Counter
@@ -42,13 +40,14 @@ from ..grading.grade import exercises_of, grade_notebook
 from ..grading.result import NotebookResult, NotebookStatus
 from ..progressbar import ProgressBar
 from ..sandbox.protocol import Limits
-from ..sandbox.redis_urls import database_of, with_database
+from ..sandbox.redis_urls import database_of
+from ..executors.workers import REDIS_DATABASES, worker_init, worker_redis_url
 from .autograded_notebook import autograded_notebook, write_notebook_atomic
 from .store import REFERENCE, fingerprint, load_record, result_path
 
 __all__ = ["Submission", "Job", "AutogradeSummary", "find_submissions", "autograde_lessons", "autograde_lesson",
            "grade_reference", "reference_problem",
-           "record_in_gradebook", "STUDENT_ID", "ReferenceFails", "check_reference_solution", "late_penalties",
+           "record_in_gradebook", "apply_result", "STUDENT_ID", "ReferenceFails", "check_reference_solution", "late_penalties",
            "apply_late_penalty"]
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")  # nbgrader forbids '+' and '*'; we keep it simple
@@ -191,7 +190,7 @@ def record_in_gradebook(gb: Any, lesson: Lesson, student: str, result: NotebookR
         apply_late_penalty(gb, lesson, student, late)
 
 
-def _apply(root: Path, lesson: Lesson, gb: Any, submission: Submission, result: NotebookResult,
+def apply_result(root: Path, lesson: Lesson, gb: Any, submission: Submission, result: NotebookResult,
            late: Any = None) -> None:
     """Write the autograded notebook, then the gradebook (both idempotent)."""
     out = root / "autograded" / submission.student / lesson.slug
@@ -200,34 +199,6 @@ def _apply(root: Path, lesson: Lesson, gb: Any, submission: Submission, result: 
     if submission.timestamp:
         (out / "timestamp.txt").write_text(submission.timestamp, encoding="utf-8")
     record_in_gradebook(gb, lesson, submission.student, result, submission.timestamp, late)
-
-
-def _watch_parent(parent: int) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)  # the autograde run is gone (even kill -9): stop, its rerun will redo our work
-        time.sleep(0.5)
-
-
-REDIS_DATABASES = 16  # a real Redis server's default number of databases: at most this many workers share one
-
-
-_WORKER_DB: int | None = None  # this worker's own database on the grader's real Redis
-
-
-def _worker_init(parent: int, databases: Any = None) -> None:
-    global _WORKER_DB
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    if databases is not None:
-        _WORKER_DB = databases.get()
-
-
-def worker_redis_url(redis_url: str | None) -> str | None:
-    """In a worker process: the grader's Redis URL with this worker's own database."""
-    if redis_url and _WORKER_DB is not None:  # submissions graded at the same time never share keys
-        return with_database(redis_url, _WORKER_DB)
-    return redis_url
 
 
 def _grade_task(source: Path, submission: Submission, limits: Limits, redis_url: str | None) -> dict[str, Any]:
@@ -262,7 +233,7 @@ def _run_pool(jobs: list[Job], workers: int, limits: Limits, redis_url: str | No
         for k in range(workers):
             databases.put((base + k) % REDIS_DATABASES)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_worker_init, initargs=(os.getpid(), databases))
+                               initializer=worker_init, initargs=(os.getpid(), databases))
     try:
         futures = {pool.submit(task, job.source, job.submission, limits, redis_url): job for job in jobs}
         remaining = set(futures)
@@ -386,7 +357,7 @@ class _LessonRun:
 def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None = None, limits: Limits = Limits(),
                       force: bool = False, students: list[str] | None = None, redis_url: str | None = None,
                       progress: bool = True,
-                      check_reference: bool = True) -> list[AutogradeSummary]:
+                      check_reference: bool = True, scheduler: str | None = None) -> list[AutogradeSummary]:
     """Grade every submission of these lessons that is not graded yet, on one queue; one summary per lesson.
 
     The whole class is one queue: the workers go from one lesson to the next without waiting for the slowest
@@ -395,6 +366,8 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
     solution loses points stores nothing (``summary.refused`` says which test, and its queued submissions are
     cancelled); the other lessons are graded. Regraded submissions whose score changed are listed in their
     summary and saved in ``.grader/regrades/``; learners whose released feedback no longer matches are listed too.
+    With ``scheduler`` (``tcp://host:8786``) the queue is graded on that dask.distributed cluster instead of local
+    processes (``grader.serving``); storing stays here.
     """
     import tempfile
 
@@ -417,7 +390,7 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
         with Gradebook(db_url(root), course_id(root)) as gb:
             for run in live:  # repairs a run killed between storing a result and the gradebook
                 for submission, result in run.stored:
-                    _apply(root, run.lesson, gb, submission, result, late)
+                    apply_result(root, run.lesson, gb, submission, result, late)
                     run.summary.skipped.append(submission.student)
                     run.summary.statuses[result.status] += 1
                     run.summary.scores[submission.student] = result.score
@@ -436,7 +409,7 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
                     "student": student, "lesson": job.lesson, "fingerprint": job.fingerprint,
                     "timestamp": job.submission.timestamp, "graded_at": datetime.now(timezone.utc).isoformat(),
                     "result": result.to_dict()})
-                _apply(root, run.lesson, gb, job.submission, result, late)
+                apply_result(root, run.lesson, gb, job.submission, result, late)
                 summary.graded_now[student] = result.status
                 summary.statuses[result.status] += 1
                 summary.scores[student] = result.score
@@ -455,7 +428,18 @@ def autograde_lessons(root: Path, lessons: list[Lesson], *, workers: int | None 
             for run in runs:
                 run.summary.workers = min(workers, max(1, len(jobs)))
             try:
-                retry = _run_pool(jobs, min(workers, max(1, len(jobs))), limits, redis_url, receive, dropped=dropped)
+                if scheduler:
+                    from ..executors.batch import run_batch
+                    from ..executors.executor import DaskExecutor
+
+                    executor = DaskExecutor(scheduler)
+                    try:
+                        run_batch(executor, jobs, limits, redis_url, receive, dropped)  # the cluster retries lost work
+                    finally:
+                        executor.close()
+                    retry = []
+                else:
+                    retry = _run_pool(jobs, min(workers, max(1, len(jobs))), limits, redis_url, receive, dropped=dropped)
                 for job in retry:  # their worker died: grade each alone, so one bad submission cannot sink others
                     for lost in _run_pool([job], 1, limits, redis_url, receive, dropped=dropped):
                         detail = "the grading worker died twice while grading this submission"

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"seconds allowed for a whole notebook (default {Limits.notebook_timeout:g})")
     parser.add_argument("--student", action="append", dest="students", metavar="ID",
                         help="grade only this student (repeatable)")
+    parser.add_argument("--scheduler", metavar="URL",
+                        help="grade on this dask.distributed scheduler (tcp://host:8786) instead of local processes; "
+                             "results are stored here as usual")
     parser.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
     parser.add_argument("--redis-url", help="grade against this Redis server (shared by every submission) instead "
                                             "of a server of their own for each")
@@ -46,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.scheduler and (args.redis_url or args.no_isolation):
+        raise UsageError("--scheduler grades in each Dask worker's sandbox, each submission with a Redis server of "
+                         "its own: leave out --redis-url and --no-isolation")
     try:
         limits = Limits(cell_timeout=args.test_timeout, notebook_timeout=args.submission_timeout,
                         isolation="off" if args.no_isolation else "auto", redis_backend=args.redis_backend)
@@ -59,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     points = {lesson.slug: lesson.points for lesson in lessons}
     summaries = autograde_lessons(root, lessons, workers=args.workers, limits=limits, force=args.force,
                                   students=args.students, redis_url=args.redis_url, progress=not args.quiet,
-                                  check_reference=not args.skip_reference_check)
+                                  check_reference=not args.skip_reference_check, scheduler=args.scheduler)
     refused = [summary.refused for summary in summaries if summary.refused]
     for summary in summaries:
         if summary.refused:

@@ -304,7 +304,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
 
 def _report_database(source, submission, limits, redis_url):
     """A pool task that reports which Redis URL its worker process would grade with."""
-    from grader.classroom.autograde import worker_redis_url
+    from grader.executors.workers import worker_redis_url
     from grader.grading.result import NotebookResult
 
     return NotebookResult("graded", [], detail=f"{os.getpid()} {worker_redis_url(redis_url)}").to_dict()

@@ -167,7 +167,7 @@ def test_commands_have_help(capsys):
     from grader.cli import COMMANDS, build_parser
 
     parser = build_parser()
-    for name in ("check", "progress", "release", "students", "deadline", "collect", "import", "autograde", "feedback",
+    for name in ("check", "progress", "release", "students", "deadline", "collect", "import", "autograde", "serve", "feedback",
                  "report", "export", "demo"):
         with pytest.raises(SystemExit) as exc:
             parser.parse_args([name, "--help"])
