@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bench.dask_cluster import DaskCluster
-from tests.test_grader_pipeline import WRONG_ADD_ONE, _env, _import_class, gradebook_scores, grader, make_course
-from tests.test_serve import FULL, SLOW_RIGHT, count, released_course, serve_command, submit, wait_for
+from tests.grader.classroom.test_grader_pipeline import WRONG_ADD_ONE, _env, _import_class, gradebook_scores, grader, make_course
+from tests.grader.serving.test_serve import FULL, SLOW_RIGHT, count, released_course, serve_command, submit, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap: Dask "
                                                    "workers refuse to grade without the sandbox")]

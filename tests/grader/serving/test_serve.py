@@ -23,8 +23,8 @@ import pytest
 
 from grader.classroom.demo import ExchangeUser
 from grader.serving.journal import Journal, journal_path
-from tests.test_grader_pipeline import COURSE_ID, LESSON, NOTEBOOK, WRONG_ADD_ONE, _env, answered, gradebook_scores
-from tests.test_grader_pipeline import grader, make_course
+from tests.grader.classroom.test_grader_pipeline import COURSE_ID, LESSON, NOTEBOOK, WRONG_ADD_ONE, _env, answered, gradebook_scores
+from tests.grader.classroom.test_grader_pipeline import grader, make_course
 
 pytestmark = pytest.mark.slow
 
