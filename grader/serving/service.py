@@ -182,7 +182,7 @@ class GradingService:
         from ..course.nbgrader import db_url
 
         submitted = self.root / "submitted" / item.student / item.lesson
-        submission = Submission(item.student, submitted, _notebook_in(submitted, lesson), item.timestamp)
+        submission = Submission(item.student, _notebook_in(submitted, lesson), item.timestamp)
         if graded:
             write_json_atomic(result_path(self.root, item.lesson, item.student), {
                 "student": item.student, "lesson": item.lesson, "fingerprint": run.fingerprint,

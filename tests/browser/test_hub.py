@@ -28,22 +28,18 @@ WRONG_FIRST = "def get_user_cached(db, cache, user_id):\n    return db.get_user(
 
 
 def grade_on_submit(hub: Hub, course: Path, instructor: Account, expected: set[str]) -> None:
-    """Grade every submission in the exchange and release the feedback: the grading service's job.
-
-    Until `python -m grader serve --exchange DIR --release-feedback` exists, the instructor's commands do
-    it (collect, autograde, feedback --release), as root as the service would run; the course folder is
-    handed back to the instructor after."""
-    def run(*args: str) -> None:
-        proc = subprocess.run([sys.executable, "-m", "grader", "--course", str(course), *args], cwd=course,
-                              env={**os.environ, "COURSE_ROOT": str(course)}, capture_output=True, text=True,
-                              timeout=600)
-        assert proc.returncode == 0, f"grader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-
-    run("collect", LESSON.slug, "--exchange", str(hub.exchange))
-    collected = {p.name for p in (course / "submitted").iterdir()}
-    assert collected == expected, f"collected {sorted(collected)}, expected {sorted(expected)}"
-    run("autograde", LESSON.slug, "--workers", "2", "--quiet")
-    run("feedback", LESSON.slug, "--release", "--exchange", str(hub.exchange))
+    """The grading service, as root beside the hub (docs/INSTRUCTORS.md, section 9): it grades every
+    submission in the exchange's inbound folder, checking that each folder is owned by the account it
+    names, records it and releases the feedback; ``--exit-when-idle`` stops it once both are done. The
+    course folder is handed back to the instructor after (the service writes it as root)."""
+    proc = subprocess.run([sys.executable, "-m", "grader", "--course", str(course), "serve", "--exchange",
+                           str(hub.exchange), "--release-feedback", "--check-owner", "--exit-when-idle"],
+                          cwd=course, env={**os.environ, "COURSE_ROOT": str(course)}, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, f"grader serve failed:\n{proc.stdout}\n{proc.stderr}"
+    lines = [line for line in proc.stdout.splitlines() if f" {LESSON.slug} graded " in line]  # one per submission
+    assert {line.split()[1] for line in lines} == expected and len(lines) == len(expected), proc.stdout
+    assert all(line.endswith(" feedback released") for line in lines), proc.stdout
     chown_tree(course, instructor.name)
 
 
