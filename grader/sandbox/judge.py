@@ -176,8 +176,11 @@ class Judge:
         worker.join(timeout)
         if worker.is_alive():
             waiting = self.endpoint.outstanding()
-            _interrupt(worker)
-            worker.join(2.0)
+            for _ in range(4):  # CPython 3.11 may leave a pending asynchronous exception undelivered: set it again
+                _interrupt(worker)
+                worker.join(0.5)
+                if not worker.is_alive():
+                    break
             calls = "; ".join(f"{what} (waiting {seconds:.1f} s)" for what, seconds in waiting[:3])
             detail = "an endless loop, a deadlock, or far too slow" + (
                 f"; calls into your code that never returned: {calls}" if calls else "")
