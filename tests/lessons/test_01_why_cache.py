@@ -197,3 +197,23 @@ class TestWhyCache(LessonContract):
         "hit-ratio-math": {"math-other-design": MATH_OTHER_DESIGN},
     }
     GRADE_TOGETHER = True
+
+
+def test_the_no_cache_chart_tells_the_truth_at_the_grading_scale(grade_lesson):
+    """The feedback's first chart is titled "each pays the full query": at the grading scale (x0.01, a 1 ms
+    query) every one of its three requests must take at least that query, and its chart must be drawn.
+    A sleep never returns early, so this bound cannot flake; a cached request takes microseconds."""
+    import ast
+
+    from grader.grading.grade import GRADING_LATENCY_SCALE
+
+    result = grade_lesson("01")
+    cell = next(c for c in result.cells if c["grade_id"] == "no-cache-demo")
+    outputs = cell["record"]["outputs"]
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    line = next(ln for ln in text.splitlines() if ln.startswith("per request (ms):"))
+    per_request = ast.literal_eval(line.split(":", 1)[1].strip())
+    query_ms = 100 * GRADING_LATENCY_SCALE
+    assert len(per_request) == 3 and all(ms >= 0.95 * query_ms for ms in per_request), (
+        f"at the grading scale each request should pay the {query_ms:g} ms query: {line}")
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the no-cache chart was not drawn"
