@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from grader.authoring.lesson_contract import Bug, LessonContract
+from grader.authoring.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
+
+_SOLUTION = solution_of("09")
 
 # -- redis-lock: buggy implementations -------------------------------------------------------------
 
@@ -132,6 +134,43 @@ def get_with_lock(r, key, loader, *, ttl=300, lock_timeout=5.0, wait_timeout=10.
                        1, lock_key, token)
         sleep(poll_interval)
 '''
+
+# Check, lock, load: no re-check once the lock is won. A waiter re-reads after each sleep, so only a holder
+# that finished between this call's GET and its SET NX makes it load a second time.
+LOCK_NO_RECHECK_AFTER_WINNING = variant(_SOLUTION["redis-lock"], (
+    "                cached = r.get(key)  # the previous holder may have stored it just now\n"
+    "                if cached is not None:\n                    return json.loads(cached)\n", ""))
+
+# Lock first, then read: a hit waits for (and takes) the lock, so a key being refreshed blocks its readers.
+LOCK_BEFORE_READING = '''
+def get_with_lock(r, key, loader, *, ttl=300, lock_timeout=5.0, wait_timeout=10.0, poll_interval=0.05,
+                  sleep=time.sleep, clock=time.monotonic):
+    lock_key, token = f"{key}:lock", uuid.uuid4().hex
+    deadline = clock() + wait_timeout
+    while True:
+        if r.set(lock_key, token, nx=True, px=max(1, int(lock_timeout * 1000))):  # BUG: even for a hit
+            try:
+                cached = r.get(key)
+                if cached is not None:
+                    return json.loads(cached)
+                value = loader()
+                r.set(key, json.dumps(value), ex=ttl)
+                return value
+            finally:
+                r.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+                       1, lock_key, token)
+        if clock() >= deadline:
+            raise TimeoutError(key)
+        sleep(poll_interval)
+'''
+
+# The holder stores the value and goes round the loop: it sleeps, then serves its own value from Redis.
+LOCK_HOLDER_SLEEPS = variant(_SOLUTION["redis-lock"], (
+    "                r.set(key, json.dumps(value), ex=ttl)\n                return value\n",
+    "                r.set(key, json.dumps(value), ex=ttl)\n"))
+
+# Gives up one poll_interval late: at exactly wait_timeout it sleeps once more.
+LOCK_GIVES_UP_LATE = variant(_SOLUTION["redis-lock"], ("if clock() >= deadline:", "if clock() > deadline:"))
 
 # A different correct design: redis-py's Lock (SET NX PX + Lua release), non-blocking attempts in our own loop.
 LOCK_WITH_REDIS_PY_LOCK = '''
@@ -405,6 +444,9 @@ def xfetch_get(r, key, loader, *, ttl=300, beta=1.0, clock=time.time, rand=rando
     r.set(key, json.dumps({"value": value, "delta": delta, "expiry": clock() + ttl}), px=int(ttl * 1000))
     return value
 '''
+
+XFETCH_STRICT_AT_EXPIRY = variant(_SOLUTION["xfetch"], (
+    "return now - delta * beta * math.log(u) >= expiry", "return now - delta * beta * math.log(u) > expiry"))
 
 # A different correct design: the equivalent test u <= exp(-gap / (delta * beta)), entries kept in a Redis hash.
 XFETCH_PROBABILITY_AND_HASH = '''
@@ -857,6 +899,10 @@ class TestStampedesAndFailure(LessonContract):
             "lock-plain-delete": Bug(LOCK_RELEASED_WITH_PLAIN_DELETE, says="someone else's lock"),
             "lock-kept-after-loader-error": Bug(LOCK_NOT_RELEASED_WHEN_LOADER_FAILS, says="finally"),
             "lock-ignores-wait-timeout": Bug(LOCK_WAITS_FOREVER, says="TimeoutError"),
+            "lock-no-recheck-after-winning": Bug(LOCK_NO_RECHECK_AFTER_WINNING, says="double-checked locking"),
+            "lock-before-reading": Bug(LOCK_BEFORE_READING, says="a hit needs no lock"),
+            "lock-holder-sleeps": Bug(LOCK_HOLDER_SLEEPS, says="only a waiter sleeps"),
+            "lock-gives-up-late": Bug(LOCK_GIVES_UP_LATE, says="clock() >= the deadline"),
         },
         "single-flight": {
             "sf-caches-errors": Bug(SF_CACHES_ERRORS, says="after a failed call"),
@@ -871,6 +917,7 @@ class TestStampedesAndFailure(LessonContract):
             "xfetch-beta-divides": Bug(XFETCH_BETA_DIVIDES, says="beta"),
             "xfetch-log-of-zero": Bug(XFETCH_LOG_OF_ZERO_CRASHES, says="ValueError"),
             "xfetch-delta-on-wall-clock": Bug(XFETCH_DELTA_FROM_WALL_CLOCK, says="measured duration"),
+            "xfetch-strict-at-expiry": Bug(XFETCH_STRICT_AT_EXPIRY, says="Compare with >=, not >"),
         },
         "cache-monitor": {
             "monitor-divides-by-zero": Bug(MONITOR_DIVIDES_BY_ZERO, says="ZeroDivisionError"),
