@@ -132,6 +132,14 @@ GUARDED_SUCCESS_NOT_REPORTED = variant(_SOLUTION[GUARDED], ("        if raw is n
                                                  "        if raw is not None:\n"),
                                        ("            return value\n        self.breaker.record_success()\n        return value",
                                         "            return value\n        return value"))
+# The SET's error is reported, and then a success too: the failure is undone at once.
+GUARDED_SUCCESS_AFTER_FAILED_SET = variant(_SOLUTION[GUARDED], (
+    "        except redis.RedisError:\n            redis_failed()\n            return value\n",
+    "        except redis.RedisError:\n            redis_failed()\n"))
+# A success only on a hit: a miss that Redis answered leaves the failures before it counted.
+GUARDED_SUCCESS_ONLY_ON_HITS = variant(_SOLUTION[GUARDED], (
+    "            return value\n        self.breaker.record_success()\n        return value",
+    "            return value\n        return value"))
 GUARDED_BROAD_EXCEPT = '''
 class GuardedCache:
     def __init__(self, client, breaker, *, prefix="lesson11:gc:", ttl=300):
@@ -195,6 +203,44 @@ class GuardedCache:
         return value
 '''
 
+# A different correct design: each command's outcome goes to the breaker as soon as it is known (a GET that
+# answered is a success even if the SET after it fails, which is then a failure).
+GUARDED_REPORTS_EACH_COMMAND = '''
+class GuardedCache:
+    def __init__(self, client, breaker, *, prefix="lesson11:gc:", ttl=300):
+        self.client, self.breaker, self.prefix, self.ttl = client, breaker, prefix, ttl
+        self.errors = 0
+        self._lock = threading.Lock()
+
+    def _command(self, name, *args, **kwargs):
+        try:
+            result = getattr(self.client, name)(*args, **kwargs)
+        except redis.RedisError:
+            with self._lock:
+                self.errors += 1
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        return result
+
+    def get(self, key, loader):
+        if not self.breaker.allow():
+            return loader()
+        name = self.prefix + key
+        try:
+            raw = self._command("get", name)
+        except redis.RedisError:
+            return loader()
+        if raw is not None:
+            return json.loads(raw)
+        value = loader()
+        try:
+            self._command("set", name, json.dumps(value), ex=self.ttl)
+        except redis.RedisError:
+            pass
+        return value
+'''
+
 
 class TestRedisUnderPressure(LessonContract):
     LESSON = "11"
@@ -218,11 +264,14 @@ class TestRedisUnderPressure(LessonContract):
             "failures-not-reported": Bug(GUARDED_FAILURES_NOT_REPORTED, says="record_failure() was never called"),
             "success-not-reported": Bug(GUARDED_SUCCESS_NOT_REPORTED, says="record_success()"),
             "broad-except": Bug(GUARDED_BROAD_EXCEPT, says="expected 'fresh' after 1"),
+            "success-after-failed-set": Bug(GUARDED_SUCCESS_AFTER_FAILED_SET,
+                                            says="a record_success() after it undoes the failure"),
+            "success-only-on-hits": Bug(GUARDED_SUCCESS_ONLY_ON_HITS, says="not only on a hit"),
         },
     }
     OTHER_DESIGNS = {
         BYTES: {"subclass-and-iterencode": BYTES_SUBCLASS_AND_ITERENCODE},
         BREAKER: {"deadline": BREAKER_DEADLINE_DESIGN},
-        GUARDED: {"sentinel": GUARDED_SENTINEL_DESIGN},
+        GUARDED: {"sentinel": GUARDED_SENTINEL_DESIGN, "reports-each-command": GUARDED_REPORTS_EACH_COMMAND},
     }
     GRADE_TOGETHER = True
