@@ -37,6 +37,7 @@ class Exercise:
     points: float
     summary: str
     hints: tuple[str, ...]
+    thread_safe: str = ""  # the class whose methods may be called from many threads (its locking is graded)
 
     @property
     def answer_cell_id(self) -> str:
@@ -142,7 +143,11 @@ def _parse(path: Path) -> Course:
             hints = raw_ex.get("hints", [])
             if not hints or not all(isinstance(h, str) and h.strip() for h in hints):
                 raise _fail(path, ex_where, "needs at least one non-empty hint")
-            exercises.append(Exercise(ex_id, raw["slug"], float(points), str(raw_ex.get("summary", "")), tuple(hints)))
+            thread_safe = raw_ex.get("thread_safe", "")
+            if not isinstance(thread_safe, str) or (thread_safe and not thread_safe.isidentifier()):
+                raise _fail(path, ex_where, "thread_safe must be the name of the exercise's class, e.g. \"SimpleCache\"")
+            exercises.append(Exercise(ex_id, raw["slug"], float(points), str(raw_ex.get("summary", "")), tuple(hints),
+                                      thread_safe))
         lessons.append(Lesson(raw["slug"], raw["title"], raw["notebook"], tuple(exercises), minutes))
     slugs = [l.slug for l in lessons]
     if slugs != sorted(slugs) or len(set(slugs)) != len(slugs):

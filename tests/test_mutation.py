@@ -108,6 +108,15 @@ def test_checked_in_equivalents_name_a_reason():
     assert all(reason.strip() for reason in equivalents().values())
 
 
+def test_an_unknown_kind_of_recorded_survivor_is_refused(tmp_path):
+    listed = tmp_path / "equivalent.toml"
+    listed.write_text('[[mutant]]\nkey = "abc"\nkind = "probably fine"\nreason = "looks harmless"\n')
+    with pytest.raises(ValueError, match="kind among"):
+        equivalents(listed)
+    listed.write_text('[[mutant]]\nkey = "abc"\nkind = "taught, not graded"\nreason = "the lesson says so"\n')
+    assert equivalents(listed) == {"abc": "taught, not graded: the lesson says so"}
+
+
 @pytest.mark.slow
 def test_mutants_of_one_exercise_are_graded_through_the_grader(tmp_path):
     from bench.mutation.run import run_lesson

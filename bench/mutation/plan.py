@@ -169,9 +169,15 @@ class Cache:
         os.replace(tmp, self.path)
 
 
+KINDS = ("equivalent", "outside the interface", "taught, not graded")
+
+
 def equivalents(path: Path = EQUIVALENT_PATH) -> dict[str, str]:
-    """{mutant key: "equivalent: why" or "outside the interface: why"} from the checked-in list."""
+    """{mutant key: "<kind>: why"} from the checked-in list; kind is one of KINDS (default "equivalent")."""
     if not path.is_file():
         return {}
-    data = tomllib.loads(path.read_text())
-    return {row["key"]: f"{row.get('kind', 'equivalent')}: {row['reason']}" for row in data.get("mutant", [])}
+    rows = tomllib.loads(path.read_text()).get("mutant", [])
+    for row in rows:
+        if row.get("kind", "equivalent") not in KINDS or not row.get("reason") or not row.get("key"):
+            raise ValueError(f"{path}: the entry {row!r} needs a key, a reason and a kind among {KINDS}")
+    return {row["key"]: f"{row.get('kind', 'equivalent')}: {row['reason']}" for row in rows}

@@ -48,10 +48,12 @@ def write_report(plans: list[LessonPlan], cache: Cache, equivalent: dict[str, st
              "with one small change (bench/mutation/mutate.py); it is graded by `grade_notebook` with the sandbox "
              "and the judge, like a learner's notebook. **Killed** = its exercise lost its points; **surviving** = "
              "full marks for a wrong answer, unless it is listed in `bench/mutation/equivalent.toml` with the reason, as "
-             "**equivalent** (it behaves exactly like the reference) or **outside the interface** (it drops a check "
-             "the reference makes but the exercise does not ask for, so no fair test may require it). Score = killed / (graded - "
+             "**equivalent** (it behaves exactly like the reference), **outside the interface** (it drops a check "
+             "the reference makes but the exercise does not ask for, so no fair test may require it) or **taught, not "
+             "graded** (a race the lesson teaches but says it does not grade, such as a lock around a read-only "
+             "scan, because the rule that would catch it also fails correct lock-free readers). Score = killed / (graded - "
              f"equivalent); target {100 * TARGET:.0f}% in every exercise.", "",
-             "| lesson | exercise | mutants | graded | killed | surviving | equivalent or outside | killed of the rest "
+             "| lesson | exercise | mutants | graded | killed | surviving | recorded (equivalent, outside, taught) | killed of the rest "
              "| target met |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [_row(r) for r in rows]
     left = [(r, m) for r in rows for m in r["surviving"]]

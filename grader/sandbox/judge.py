@@ -44,6 +44,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from course_lib import answer_code
 from course_lib.checks import carry_learner_line, learner_line, passed_by_reference
 
 from .protocol import COURSE_FILENAME, TESTS_FILENAME, CellTimeout, load_grading_profile, timeout_record
@@ -269,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     if init.get("redis_server"):
         gateway = _serve_redis(str(init["redis_server"]), str(init["redis_listen"]), time.monotonic() + 60)
     labels = init.get("cells") if isinstance(init.get("cells"), dict) else {}
+    answer_code.provide((str(ex), str(src)) for ex, src in init.get("learner_code") or [])  # text, never run
     endpoint.on_place = lambda exc, place: carry_learner_line(exc, place_text(place, labels))
     judge = Judge(endpoint, set(init.get("learner_names", [])))
     out.write(json.dumps({"index": init.get("index"), "status": "ok",

@@ -209,6 +209,22 @@ def uses_redis(sources: list[str]) -> bool:
     return any("redis" in source.lower() for source in sources)
 
 
+def learner_code(cells: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The learner's cells as ``(exercise id of their block, source)``, for tests that read the code.
+
+    >>> learner_code([{"kind": "course", "source": "x"}, {"kind": "answer", "grade_id": "read", "source": "a"},
+    ...               {"kind": "learner", "source": "b"}, {"kind": "tests", "source": "t"}])
+    [('read', 'a'), ('read', 'b')]
+    """
+    code, block = [], ""
+    for cell in cells:
+        if cell.get("kind") == "answer":
+            block = str(cell.get("grade_id") or "")
+        if cell.get("kind") in ("answer", "learner"):
+            code.append((block, str(cell["source"])))
+    return code
+
+
 def learner_cell_labels(cells: list[dict[str, Any]]) -> dict[str, str]:
     """How messages name each of the learner's cells (by index): their answer cells, and cells they added.
 
@@ -281,7 +297,7 @@ def run_cells(cells: list[dict[str, Any]], *, limits: Limits, env: dict[str, str
             judge_sock, learner_sock = socket.socketpair()
             judge_client = _JudgeClient(judge_sock, base_env, folders, limits, learner_names, uids["judge"],
                                         database_of(redis_url) if redis_url else 0, needs_redis,
-                                        learner_bind, redis_bind, learner_cell_labels(cells))
+                                        learner_bind, redis_bind, learner_cell_labels(cells), learner_code(cells))
             judge_sock.close()
             outcome.processes["judge"] = {"uid": judge_client.plan.uid, "sandboxed": judge_client.plan.mounted}
         key = secrets.token_bytes(32)
@@ -445,7 +461,8 @@ class _JudgeClient:
 
     def __init__(self, sock: socket.socket, env: dict[str, str], folders: dict[str, Path], limits: Limits,
                  learner_names: frozenset[str], uid: int | None, db: int, redis: bool,
-                 learner_bind: Bind, redis_bind: Bind, labels: dict[str, str]) -> None:
+                 learner_bind: Bind, redis_bind: Bind, labels: dict[str, str],
+                 code: list[tuple[str, str]]) -> None:
         home = folders["judge"]
         binds = [learner_bind, redis_bind] if redis else []
         self.plan = isolation_plan("judge", home, isolation=limits.isolation, disk_bytes=limits.disk_bytes,
@@ -453,7 +470,7 @@ class _JudgeClient:
         judge_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
         seed = _prepare_home(self.plan, home, judge_env)
         init: dict[str, Any] = {"learner_names": sorted(learner_names), "index": "ready", "seed": seed,
-                                "course_root": str(PACKAGE_ROOT), "cells": labels,
+                                "course_root": str(PACKAGE_ROOT), "cells": labels, "learner_code": code,
                                 "uses_redis": redis}
         if redis:
             server = self.plan.path(redis_bind) + "/" + REDIS_SOCKET
