@@ -22,7 +22,8 @@ each ran, so the test can check exact counter totals and its invariants afterwar
 
 What stays invisible: on CPython 3.11 ``self.hits += 1`` outside the lock loses no update in practice
 (the interpreter does not switch threads inside that statement), so exact totals catch a missing lock
-only where the unlocked section calls out (a clock, a loader, a Redis command) or iterates.
+only where the unlocked section calls out (a clock, a loader, a Redis command) or iterates. For the rest,
+``course_lib.lock_discipline.require_locking`` reads the class instead of running it.
 """
 
 from __future__ import annotations
