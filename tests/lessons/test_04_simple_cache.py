@@ -72,6 +72,11 @@ SHARED_CLASS_STORAGE = variant(  # one dict for every instance
     ("        self._data = {}  # key -> (value, expires_at)\n", ""),
 )
 
+ZERO_DEFAULT_TTL_REFUSED = variant(TTL_SOLUTION, (  # "a TTL must be positive": refuses default_ttl=0, which is valid
+    "        if default_ttl < 0:\n",
+    "        if default_ttl <= 0:\n",
+))
+
 NO_LOCK = '''
 import time
 
@@ -192,6 +197,41 @@ EXPIRED_COUNTED_AS_HIT = variant(LRU_SOLUTION, (  # "found the key" counted as a
 HIT_RATIO_HITS_OVER_MISSES = variant(LRU_SOLUTION, (
     '"hit_ratio": self._hits / lookups if lookups else 0.0}',
     '"hit_ratio": self._hits / self._misses if self._misses else 0.0}',
+))
+
+NO_TTL_VALIDATION_LRU = variant(  # maxsize is checked, the TTLs of Exercise 1 no longer are
+    LRU_SOLUTION,
+    ("""        if default_ttl < 0:
+            raise ValueError(f"default_ttl must be >= 0 seconds, got {default_ttl!r}")
+""", ""),
+    ("""        if ttl < 0:
+            raise ValueError(f"ttl must be >= 0 seconds, got {ttl!r}")
+""", ""),
+)
+
+NEGATIVE_TTL_STORED_LRU = variant(LRU_SOLUTION, (  # only set()'s check was lost: a negative ttl stores an expired entry
+    """        if ttl < 0:
+            raise ValueError(f"ttl must be >= 0 seconds, got {ttl!r}")
+""", ""),
+)
+
+FLOAT_DEFAULT_TTL_REFUSED_LRU = variant(LRU_SOLUTION, (  # whole seconds only: default_ttl=0.5 is refused
+    "        if default_ttl < 0:\n",
+    "        if not isinstance(default_ttl, int) or default_ttl < 0:\n",
+))
+
+DELETE_SIZE_OFF_BY_ONE_LRU = variant(  # get() and cleanup() are right; delete() and size() keep an entry one instant too long
+    LRU_SOLUTION,
+    ("self._clock() < entry[1]", "self._clock() <= entry[1]"),
+    ("if now < expires_at)", "if now <= expires_at)"),
+)
+
+NO_LAZY_DELETE_LRU = variant(LRU_SOLUTION, (  # a correct design: get() leaves an expired entry for cleanup() or eviction
+    """                del self._data[key]
+                self._misses += 1
+""",
+    """                self._misses += 1  # the expired entry stays held until cleanup() or an eviction drops it
+""",
 ))
 
 NO_LOCK_LRU = '''
@@ -337,6 +377,68 @@ class SimpleCache:
         return self.size()
 '''
 
+TWO_DICTS_NO_LAZY_DELETE = '''
+import threading
+import time
+
+
+def _seconds(name, value):
+    if not value >= 0:  # refuses negative numbers (and NaN); 0 and fractions are valid
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    return value
+
+
+class SimpleCache:
+    \"\"\"Values and expiry times in two dicts; get() never deletes, cleanup() is what drops expired entries.\"\"\"
+
+    def __init__(self, default_ttl=300, clock=time.monotonic):
+        self.default_ttl = _seconds("default_ttl", default_ttl)
+        self._now = clock
+        self._lock = threading.Lock()
+        self._values, self._expiry = {}, {}
+
+    def _live(self, key, now):
+        return key in self._expiry and now < self._expiry[key]
+
+    def get(self, key, default=None):
+        with self._lock:
+            return self._values[key] if self._live(key, self._now()) else default
+
+    def set(self, key, value, ttl=None):
+        ttl = _seconds("ttl", self.default_ttl if ttl is None else ttl)
+        with self._lock:
+            self._values[key] = value
+            self._expiry[key] = self._now() + ttl
+
+    def delete(self, key):
+        with self._lock:
+            live = self._live(key, self._now())
+            self._values.pop(key, None)
+            self._expiry.pop(key, None)
+            return live
+
+    def clear(self):
+        with self._lock:
+            self._values.clear()
+            self._expiry.clear()
+
+    def cleanup(self):
+        with self._lock:
+            now = self._now()
+            expired = [key for key in self._expiry if not self._live(key, now)]
+            for key in expired:
+                del self._values[key], self._expiry[key]
+            return len(expired)
+
+    def size(self):
+        with self._lock:
+            now = self._now()
+            return sum(1 for key in self._expiry if self._live(key, now))
+
+    def __len__(self):
+        return self.size()
+'''
+
 LINKED_LIST_LRU = '''
 import threading
 import time
@@ -454,6 +556,7 @@ class TestSimpleCache(LessonContract):
             "split-lock": Bug(LOCK_NOT_HELD_ACROSS_CHECK_THEN_ACT, says="thread"),
             "shared-class-storage": Bug(SHARED_CLASS_STORAGE, says="class attribute"),
             "deadlock": Bug(DEADLOCK_LOCK_TAKEN_TWICE, says="RLock"),
+            "zero-default-ttl-refused": Bug(ZERO_DEFAULT_TTL_REFUSED, says="0 and fractions of a second included"),
         },
         LRU: {
             "fifo": FIFO_GET_DOES_NOT_REFRESH,
@@ -463,9 +566,14 @@ class TestSimpleCache(LessonContract):
             "no-lock-lru": NO_LOCK_LRU,
             "expired-counted-as-hit": EXPIRED_COUNTED_AS_HIT,
             "hit-ratio-hits-over-misses": Bug(HIT_RATIO_HITS_OVER_MISSES, says="hit_ratio"),
+            "no-ttl-validation": Bug(NO_TTL_VALIDATION_LRU, says="must raise ValueError: a negative default_ttl"),
+            "negative-ttl-stored": Bug(NEGATIVE_TTL_STORED_LRU, says="must raise ValueError: a negative ttl"),
+            "float-default-ttl-refused": Bug(FLOAT_DEFAULT_TTL_REFUSED_LRU, says="0 and fractions of a second included"),
+            "delete-size-off-by-one": Bug(DELETE_SIZE_OFF_BY_ONE_LRU, says="exactly 2 s later size()"),
         },
     }
-    OTHER_DESIGNS = {TTL: {"heap-expiry-rlock": HEAP_EXPIRY_RLOCK}, LRU: {"linked-list-lru": LINKED_LIST_LRU}}
+    OTHER_DESIGNS = {TTL: {"heap-expiry-rlock": HEAP_EXPIRY_RLOCK, "two-dicts-no-lazy-delete": TWO_DICTS_NO_LAZY_DELETE},
+                     LRU: {"linked-list-lru": LINKED_LIST_LRU, "no-lazy-delete-lru": NO_LAZY_DELETE_LRU}}
     GRADE_TOGETHER = True
 
     def check_bug_run(self, result, run):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.authoring.lesson_contract import Bug, LessonContract
+from grader.authoring.lesson_contract import Bug, LessonContract, solution_of, variant
 
 pytestmark = pytest.mark.slow
 
@@ -513,6 +513,29 @@ class WriteBehindStore:
             return len({pid for pid, _ in self._log})
 '''
 
+WB_SOLUTION = solution_of("05")["write-behind"]
+
+WB_UPDATE_SKIPS_CACHE = variant(WB_SOLUTION, (  # only marks dirty: a price cached before stays, and wins after the flush
+    "            self._dirty[product_id] = (self._seq, price)\n            self.cache[product_id] = price\n",
+    "            self._dirty[product_id] = (self._seq, price)\n",
+))
+
+WB_READS_DB_FOR_DIRTY = variant(WB_SOLUTION, (  # cache, then database, and the dirty table only after the read
+    """            if product_id in self._dirty:
+                return self._dirty[product_id][1]
+            try:""",
+    """            try:""",
+))
+
+WB_CACHES_STALE_READ = variant(WB_SOLUTION, (  # caches what it read even if an update (and a flush) landed meanwhile
+    """            if self._seq == seq:  # nothing was written meanwhile: safe to cache what we read
+                self.cache[product_id] = price
+""",
+    """            self.cache[product_id] = price
+""",
+))
+
+
 WB_ALTERNATIVE_COARSE_LOCK = '''
 class WriteBehindStore:
     """A different correct design: one re-entrant lock held for everything, database calls included."""
@@ -632,6 +655,10 @@ class TestStrategies(LessonContract):
             "requeue-overwrites-newer": Bug(WB_REQUEUE_OVERWRITES_NEWER, says="must not put its older price back"),
             "flushes-overlap": Bug(WB_FLUSHES_OVERLAP, says="two flushes overlapped"),
             "no-coalescing": Bug(WB_NO_COALESCING, says="coalesce, one write per product"),
+            "update-skips-cache": Bug(WB_UPDATE_SKIPS_CACHE, says="must record the new price in the cache"),
+            "reads-db-for-dirty": Bug(WB_READS_DB_FOR_DIRTY, says="look there first, before the cache"),
+            "caches-stale-read": Bug(WB_CACHES_STALE_READ, says=("must not put its older price in the cache",
+                                                                   "get() returned old prices")),
         },
     }
     OTHER_DESIGNS = {
