@@ -50,8 +50,9 @@ def write_report(plans: list[LessonPlan], cache: Cache, equivalent: dict[str, st
              "full marks for a wrong answer, unless it is listed in `bench/mutation/equivalent.toml` with the reason, as "
              "**equivalent** (it behaves exactly like the reference), **outside the interface** (it drops a check "
              "the reference makes but the exercise does not ask for, so no fair test may require it) or **taught, not "
-             "graded** (a race the lesson teaches but says it does not grade, such as a lock around a read-only "
-             "scan, because the rule that would catch it also fails correct lock-free readers). Score = killed / (graded - "
+             "graded** (the lesson teaches it and says it is not graded, because no sound test can see it from the "
+             "grader: a lock around a read-only scan, whose rule would also fail correct lock-free readers, or a "
+             "thread's daemon flag). Score = killed / (graded - "
              f"equivalent); target {100 * TARGET:.0f}% in every exercise.", "",
              "| lesson | exercise | mutants | graded | killed | surviving | recorded (equivalent, outside, taught) | killed of the rest "
              "| target met |", "|---|---|---|---|---|---|---|---|---|"]

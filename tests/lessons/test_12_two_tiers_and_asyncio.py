@@ -104,6 +104,12 @@ TIER_L1_LIVES_AS_LONG_AS_REDIS = _TIER_HEAD + '''
             return entry[0]
 ''' + _TIER_LOAD + _TIER_STORE + _TIER_INVALIDATE
 
+TIER_EVICTS_THE_NEWEST = (_TIER_HEAD + _TIER_GOOD_GET + _TIER_INVALIDATE).replace(
+    "self._l1.popitem(last=False)", "self._l1.popitem()  # BUG: last=True by default: drops the entry just stored")
+
+TIER_ONE_SHORT_OF_MAXSIZE = (_TIER_HEAD + _TIER_GOOD_GET + _TIER_INVALIDATE).replace(
+    "while len(self._l1) > self.l1_maxsize:", "while len(self._l1) >= self.l1_maxsize:  # BUG: holds l1_maxsize - 1")
+
 # -- two-tier: another correct design (cachetools' TTLCache as the L1, a sentinel for misses) ---------------
 
 TIER_WITH_TTLCACHE = '''
@@ -220,6 +226,22 @@ STALE_FLAG_STUCK_AFTER_FAILED_REFRESH = _STALE_INIT + _STALE_READ + '''
                     self._store(full_key, loader())
                     with self._lock:  # BUG: not in a finally: a failed refresh blocks every later one
                         self._refreshing.discard(full_key)
+                self.schedule(job)
+            return entry["value"]
+''' + _STALE_IF_ERROR
+
+STALE_REVALIDATE_WINDOW_INCLUSIVE = _STALE_INIT + _STALE_READ + '''
+        if age <= self.fresh + self.while_revalidate:  # BUG: at exactly the window's end it still serves stale
+            with self._lock:
+                first = full_key not in self._refreshing
+                self._refreshing.add(full_key)
+            if first:
+                def job():
+                    try:
+                        self._store(full_key, loader())
+                    finally:
+                        with self._lock:
+                            self._refreshing.discard(full_key)
                 self.schedule(job)
             return entry["value"]
 ''' + _STALE_IF_ERROR
@@ -402,6 +424,8 @@ class TestTwoTiersAndAsyncio(LessonContract):
             "falsy-is-a-miss": Bug(TIER_FALSY_IS_A_MISS, says="falsy"),
             "unbounded-l1": Bug(TIER_UNBOUNDED_L1, says="l1_maxsize=4"),
             "l1-lives-as-long-as-redis": Bug(TIER_L1_LIVES_AS_LONG_AS_REDIS, says="l1_ttl"),
+            "evicts-the-newest": Bug(TIER_EVICTS_THE_NEWEST, says="not the one you just stored"),
+            "one-short-of-maxsize": Bug(TIER_ONE_SHORT_OF_MAXSIZE, says="only when a new entry"),
         },
         "stale-serving": {
             "refresh-in-request": Bug(STALE_REFRESHES_IN_THE_REQUEST, says="schedule(job)"),
@@ -409,6 +433,7 @@ class TestTwoTiersAndAsyncio(LessonContract):
             "no-stale-if-error": Bug(STALE_NO_IF_ERROR, says="stale-if-error"),
             "refresh-flag-stuck": Bug(STALE_FLAG_STUCK_AFTER_FAILED_REFRESH, says="failed refresh job"),
             "stale-served-forever": Bug(STALE_SERVED_FOREVER, says="660"),
+            "revalidate-window-inclusive": Bug(STALE_REVALIDATE_WINDOW_INCLUSIVE, says="window ends at fresh + while_revalidate"),
         },
         "async-cached": {
             "lru-cache-on-async": Bug(ASYNC_LRU_CACHE, says="coroutine object"),
