@@ -6,23 +6,21 @@ manifest and the notebook, cells without nbgrader ids, committed outputs,
 solutions leaking into the release, or a release that is not what
 ``solutions/`` generates; and the course standard: every lesson shows at least
 one chart (hints per exercise are enforced by the manifest loader itself), an exercise declared
-``thread_safe`` grades its class's locking (``require_locking``) and its reference passes that rule,
+``thread_safe`` grades its class's locking and stresses all its public methods (``thread_safety``),
 and no text that ``new-lesson`` left for the author to write (``TODO(scaffold)``) remains.
 """
 
 from __future__ import annotations
 
-import ast
 import filecmp
 import tempfile
 from pathlib import Path
 
-from course_lib.answer_code import Definition
-from course_lib.lock_discipline import unguarded_state
-from course_lib.manifest import Exercise, Lesson
+from course_lib.manifest import Lesson
 
 from ..course.cells import NotebookUnreadable, cell_text, exercise_id_of, grade_id, is_answer, is_tests, nbgrader_meta, read_notebook
 from ..course.nbgrader import generate
+from .thread_safety import thread_safety_problems
 
 __all__ = ["lesson_problems", "placeholder_problems", "release_matches_source", "grading_problems"]
 
@@ -72,7 +70,7 @@ def lesson_problems(root: Path, lesson: Lesson) -> list[str]:
     for gid in tests:
         if exercise_id_of(gid) not in known:
             problems.append(f"{source}: test cell {gid!r} does not belong to an exercise of the manifest")
-    problems += [p for e in lesson.exercises if e.thread_safe for p in _locking_problems(source, src, e)]
+    problems += [p for e in lesson.exercises if e.thread_safe for p in thread_safety_problems(source, src, e)]
     text = release.read_text(encoding="utf-8")
     problems += [f"{release}: the learner release contains '{m}'" for m in _LEAK_MARKERS if m in text]
     def text_of(cell) -> str:
@@ -82,40 +80,6 @@ def lesson_problems(root: Path, lesson: Lesson) -> list[str]:
         problems.append(f"{source}: no chart (the course standard: each lesson plots what it measures, e.g. "
                         f"with course_lib.charts.latency_percentiles or a matplotlib Figure)")
     return problems
-
-
-def _locking_problems(path: Path, nb, exercise: Exercise) -> list[str]:
-    """A ``thread_safe`` exercise: its test cell calls require_locking on the class; its reference passes it."""
-    cells = {grade_id(c): cell_text(c) for c in nb.cells if grade_id(c)}
-    tests, answer = cells.get(exercise.tests_cell_id, ""), cells.get(exercise.answer_cell_id, "")
-    name, problems = exercise.thread_safe, []
-    if f'require_locking(check, "{name}")' not in tests:
-        problems.append(f"{path}: {exercise.tests_cell_id!r} does not call require_locking(check, {name!r}) (the "
-                        f"manifest declares {exercise.id!r} thread_safe = {name!r}): add it at the end of its hidden tests")
-    try:
-        classes = [n for n in ast.parse(answer).body if isinstance(n, ast.ClassDef)]
-    except SyntaxError as exc:
-        return problems + [f"{path}: answer cell {exercise.id!r} is not valid Python: {exc}"]
-    earlier = [n for gid, text in cells.items() if gid != exercise.id and _is_answer_text(text)
-               for n in _classes(text)]
-    for cls in (c for c in classes if c.name == name):
-        for finding in unguarded_state(Definition(cls, answer.splitlines(), f"answer cell {exercise.id!r}",
-                                                  tuple(earlier) + tuple(c for c in classes if c is not cls))):
-            problems.append(f"{path}: the reference fails its own lock rule: {finding.message}")
-    if not any(c.name == name for c in classes):
-        problems.append(f"{path}: answer cell {exercise.id!r} defines no class {name!r} (thread_safe in the manifest)")
-    return problems
-
-
-def _is_answer_text(text: str) -> bool:
-    return "### BEGIN SOLUTION" in text
-
-
-def _classes(text: str) -> list[ast.ClassDef]:
-    try:
-        return [n for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
-    except SyntaxError:
-        return []
 
 
 def placeholder_problems(root: Path, lesson: Lesson) -> list[str]:
